@@ -1,0 +1,66 @@
+# webstack: every entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+WEBSTACK := $(BIN)/webstack
+PYTEST := $(BIN)/pytest
+PYTEST_ARGS ?=
+KUBE_VERSIONS ?=
+ARTIFACTS ?= build/reports
+
+.PHONY: help setup test test-toolchain test-static test-app test-stack test-cluster lint render check smoke bench docs clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt app/requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -e .
+	@touch $@
+
+setup: $(VENV)/.installed ## create .venv, build and cache the pinned tools, install apt packages (idempotent)
+	@$(WEBSTACK) setup
+
+test: setup ## run every tier: toolchain, static, app, stack, cluster
+	$(PYTEST) tests $(PYTEST_ARGS) --junitxml=$(ARTIFACTS)/pytest.xml
+
+test-toolchain: setup ## the set-up and helm layer
+	$(PYTEST) tests/toolchain $(PYTEST_ARGS)
+
+test-static: setup ## render, schema, policy and lint checks with the real helm binary
+	$(PYTEST) tests/static $(PYTEST_ARGS)
+
+test-app: setup ## the Flask service against a real MariaDB
+	$(PYTEST) tests/app $(PYTEST_ARGS)
+
+test-stack: setup ## real nginx -> gunicorn -> MariaDB wired from the rendered chart
+	$(PYTEST) tests/stack $(PYTEST_ARGS)
+
+test-cluster: setup ## the release lifecycle on a local kwok cluster
+	$(PYTEST) tests/cluster $(PYTEST_ARGS)
+
+lint: setup ## ruff, then helm lint --strict, yamllint, Chart.yaml rules and README freshness
+	$(BIN)/ruff check scripts app tests bench
+	$(WEBSTACK) lint
+
+render: setup ## render the chart for every values set into build/render
+	$(WEBSTACK) render --matrix --output build/render
+
+check: setup ## the static gate: values schema, Kubernetes schema, policy, references
+	$(WEBSTACK) check $(if $(KUBE_VERSIONS),--kube-version $(KUBE_VERSIONS))
+
+smoke: setup ## main job: local cluster, install, helm test, upgrade, rollback, uninstall, report
+	$(WEBSTACK) smoke --report-dir $(ARTIFACTS)
+
+bench: setup ## benchmarks: tables and ratios (not tests)
+	$(BIN)/python -m bench
+
+docs: setup ## regenerate the chart READMEs' values tables from values.yaml comments
+	$(WEBSTACK) lint --docs-write
+
+clean: ## remove the virtualenv and build outputs (the tool cache in ~/.cache/webstack stays)
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .hypothesis

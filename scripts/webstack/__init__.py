@@ -1,0 +1,1 @@
+"""webstack toolkit: render, check, lint and smoke-test the webstack Helm chart."""

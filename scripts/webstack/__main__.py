@@ -1,0 +1,3 @@
+from webstack.cli import main
+
+raise SystemExit(main())

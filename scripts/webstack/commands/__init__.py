@@ -1,0 +1,1 @@
+"""Sub-commands of the `webstack` CLI; each module exposes register(subparsers)."""

@@ -1,0 +1,281 @@
+"""Provision the pinned toolchain: Go-built tools cached per version, and the apt packages tests need.
+
+Every Go tool is built once into <cache>/tools/<name>/<version>/bin and reused; a second run finds
+everything in place and does nothing. Builds land in a temporary folder that is renamed into place
+only when every binary built, so an interrupted build never leaves a half-filled cache entry.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from webstack.errors import ToolchainError
+from webstack.paths import GOTOOLS_DIR, cache_dir
+
+MIN_GO = (1, 26)
+
+
+@dataclass(frozen=True)
+class GoTool:
+    """A tool built from Go source at a pinned version."""
+
+    name: str
+    version: str
+    binaries: tuple[str, ...]
+    packages: tuple[str, ...]
+    ldflags: str = ""
+    # A committed tools module under scripts/gotools/ for modules that `go install` refuses
+    # (replace directives); None means `go install <package>@<version>`.
+    module: str | None = None
+    why: str = ""
+
+    @property
+    def bin_dir(self) -> Path:
+        return cache_dir() / "tools" / self.name / self.version / "bin"
+
+    def binary(self, name: str | None = None) -> Path:
+        return self.bin_dir / (name or self.binaries[0])
+
+    def installed(self) -> bool:
+        return all(os.access(self.binary(b), os.X_OK) for b in self.binaries)
+
+
+def _kube_ldflags(version: str) -> str:
+    major, minor, _ = version.lstrip("v").split(".")
+    base = "k8s.io/component-base/version"
+    return (
+        f"-X {base}.gitVersion={version} -X {base}.gitMajor={major} -X {base}.gitMinor={minor} "
+        f"-X {base}.gitTreeState=clean"
+    )
+
+
+HELM_VERSION = "v4.2.4"
+KUBERNETES_VERSION = "v1.36.1"
+
+TOOLS: dict[str, GoTool] = {
+    t.name: t
+    for t in (
+        GoTool(
+            "helm", HELM_VERSION, ("helm",), (f"helm.sh/helm/v4/cmd/helm@{HELM_VERSION}",),
+            # Unstamped builds report "v4.2", which pyhelm3 cannot parse as SemVer.
+            ldflags=f"-X helm.sh/helm/v4/internal/version.version={HELM_VERSION}",
+            why="renders, lints and installs the chart",
+        ),
+        GoTool(
+            "kubeconform", "v0.7.0", ("kubeconform",),
+            ("github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0",),
+            why="benchmark anchor and chart gate (-strict schema validation)",
+        ),
+        GoTool(
+            "chart-testing", "v3.14.0", ("ct",), ("github.com/helm/chart-testing/v3/ct@v3.14.0",),
+            ldflags="-X github.com/helm/chart-testing/v3/ct/cmd.Version=v3.14.0",
+            why="`ct lint`, the chart-testing convention",
+        ),
+        GoTool(
+            "helm-docs", "v1.14.2", ("helm-docs",), ("github.com/norwoodj/helm-docs/cmd/helm-docs@v1.14.2",),
+            why="generates the chart READMEs' values tables",
+        ),
+        GoTool(
+            "kwok", "v0.8.0", ("kwok", "kwokctl"),
+            ("sigs.k8s.io/kwok/cmd/kwok@v0.8.0", "sigs.k8s.io/kwok/cmd/kwokctl@v0.8.0"),
+            why="simulated nodes for the local cluster",
+        ),
+        GoTool(
+            "etcd", "v3.6.10", ("etcd",), ("go.etcd.io/etcd/server/v3",), module="etcd",
+            why="the local cluster's datastore",
+        ),
+        GoTool(
+            "kubernetes", KUBERNETES_VERSION,
+            ("kube-apiserver", "kube-controller-manager", "kube-scheduler"),
+            tuple(f"k8s.io/kubernetes/cmd/{c}" for c in
+                  ("kube-apiserver", "kube-controller-manager", "kube-scheduler")),
+            # Unstamped builds report v0.0.0 and every chart kubeVersion constraint fails.
+            ldflags=_kube_ldflags(KUBERNETES_VERSION), module="kubernetes",
+            why="the local cluster's control plane",
+        ),
+    )
+}
+
+# Debian packages the tests and local tiers use, with the program that proves each is present.
+APT_PACKAGES: dict[str, str] = {
+    "mariadb-server": "mariadbd",
+    "mariadb-client": "mariadb-dump",
+    "nginx": "nginx",
+    "wrk": "wrk",
+    "gnupg": "gpg",
+    "docker-registry": "docker-registry",
+    "git": "git",
+    "procps": "pgrep",
+}
+
+
+def _say(msg: str) -> None:
+    print(f"setup: {msg}", file=sys.stderr, flush=True)
+
+
+def go_binary() -> str:
+    go = shutil.which("go") or ("/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK) else None)
+    if not go:
+        raise ToolchainError(
+            "Go is not installed, and the pinned tools (helm, kwok, ...) are built from source. "
+            f"Install Go {'.'.join(map(str, MIN_GO))} or newer (https://go.dev/doc/install) and re-run `make setup`."
+        )
+    out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
+    parts = out.removeprefix("go").split(".")
+    try:
+        found = (int(parts[0]), int(parts[1]))
+    except (ValueError, IndexError):
+        raise ToolchainError(f"cannot read the Go version from `{go} env GOVERSION` (got {out!r})") from None
+    if found < MIN_GO:
+        raise ToolchainError(
+            f"{go} is {out}; the pinned tools need Go {'.'.join(map(str, MIN_GO))} or newer. Upgrade Go and re-run."
+        )
+    return go
+
+
+def build(tool: GoTool, go: str) -> None:
+    """Build `tool` into its cache folder, showing progress; atomic: all binaries or nothing."""
+    parent = tool.bin_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="bin.", dir=parent))
+    env = dict(os.environ, GOBIN=str(staging), CGO_ENABLED="0", GOFLAGS="-trimpath")
+    ldflags = f"-s -w {tool.ldflags}".strip()
+    try:
+        if tool.module is None:
+            cmds = [([go, "install", "-v", "-ldflags", ldflags, *tool.packages], None)]
+        else:
+            cwd = GOTOOLS_DIR / tool.module
+            cmds = [
+                ([go, "build", "-v", "-ldflags", ldflags, "-o", str(staging / name), pkg], cwd)
+                for pkg, name in zip(tool.packages, tool.binaries, strict=True)
+            ]
+        for cmd, cwd in cmds:
+            _run_with_progress(cmd, cwd, env, f"{tool.name} {tool.version}")
+        missing = [b for b in tool.binaries if not (staging / b).exists()]
+        if missing:
+            raise ToolchainError(f"building {tool.name} {tool.version} produced no {', '.join(missing)}")
+        if tool.bin_dir.exists():
+            shutil.rmtree(tool.bin_dir)
+        staging.rename(tool.bin_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _run_with_progress(cmd: list[str], cwd: Path | None, env: dict[str, str], label: str) -> None:
+    """Run a go build; `-v` prints one line per compiled package, which we count as progress."""
+    start = time.monotonic()
+    tty = sys.stderr.isatty()
+    last_line = start
+    compiled = 0
+    tail: list[str] = []
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        compiled += 1
+        tail = [*tail[-40:], line.rstrip()]
+        now = time.monotonic()
+        if tty:
+            print(f"\rsetup: building {label}: {compiled} packages, {now - start:.0f}s", end="",
+                  file=sys.stderr, flush=True)
+        elif now - last_line >= 30:
+            _say(f"still building {label}: {compiled} packages, {now - start:.0f}s")
+            last_line = now
+    rc = proc.wait()
+    if tty:
+        print(file=sys.stderr)
+    if rc != 0:
+        raise ToolchainError(
+            f"building {label} failed (exit {rc}): {' '.join(cmd)}\n" + "\n".join(tail[-20:])
+        )
+    _say(f"built {label} in {time.monotonic() - start:.0f}s")
+
+
+def missing_apt_packages(packages: dict[str, str] = APT_PACKAGES) -> list[str]:
+    missing = []
+    for pkg, program in packages.items():
+        if shutil.which(program) or any(
+            os.access(Path(d) / program, os.X_OK) for d in ("/usr/sbin", "/sbin", "/usr/bin")
+        ):
+            continue
+        missing.append(pkg)
+    return missing
+
+
+def install_apt(packages: list[str]) -> None:
+    apt = shutil.which("apt-get")
+    if not apt:
+        raise ToolchainError(
+            f"missing packages {' '.join(packages)} and no apt-get here: install them with your package "
+            "manager (Debian/Ubuntu names) and re-run `make setup`."
+        )
+    if os.geteuid() != 0:
+        raise ToolchainError(
+            f"missing packages: run `sudo apt-get install -y {' '.join(packages)}`, then `make setup` again."
+        )
+    _say(f"installing apt packages: {' '.join(packages)}")
+    # Packages must not start their system services (nginx on :80, mariadb): tests start their own.
+    policy = Path("/usr/sbin/policy-rc.d")
+    placed = not policy.exists()
+    if placed:
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    try:
+        for cmd in ([apt, "update", "-q"], [apt, "install", "-y", "-q", "--no-install-recommends", *packages]):
+            res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            if res.returncode != 0:
+                raise ToolchainError(f"`{' '.join(cmd)}` failed (exit {res.returncode}):\n{res.stderr[-2000:]}")
+    finally:
+        if placed:
+            policy.unlink(missing_ok=True)
+
+
+def link_into(bin_dir: Path, tools: Iterable[GoTool]) -> None:
+    """Symlink the cached binaries into the virtualenv's bin, so Make targets and ct find them on PATH."""
+    for tool in tools:
+        for b in tool.binaries:
+            link = bin_dir / b
+            target = tool.binary(b)
+            if link.is_symlink() and link.resolve() == target.resolve():
+                continue
+            link.unlink(missing_ok=True)
+            link.symlink_to(target)
+
+
+def setup(names: Iterable[str] | None = None, apt: bool = True, venv_bin: Path | None = None) -> int:
+    """Provision everything; returns the number of things that had to be done (0 = nothing to do)."""
+    from webstack import helm  # late: helm imports this module
+
+    started = time.monotonic()
+    work = 0
+    if apt and (missing := missing_apt_packages()):
+        install_apt(missing)
+        work += len(missing)
+    wanted = [TOOLS[n] for n in (names or TOOLS)]
+    todo = [t for t in wanted if not t.installed()]
+    if "helm" in [t.name for t in todo] and (external := helm.helm4_on_path()):
+        _say(f"using Helm 4 found on PATH: {external}")
+        todo = [t for t in todo if t.name != "helm"]
+        wanted = [t for t in wanted if t.name != "helm"]
+    if todo:
+        go = go_binary()
+        for i, tool in enumerate(todo, 1):
+            _say(f"[{i}/{len(todo)}] building {tool.name} {tool.version} ({tool.why}); cached afterwards")
+            build(tool, go)
+            work += 1
+    link_into(venv_bin or Path(sys.prefix) / "bin", [t for t in wanted if t.installed()])
+    elapsed = time.monotonic() - started
+    if work == 0:
+        _say(f"nothing to do: {len(wanted)} tools cached under {cache_dir() / 'tools'}, "
+             f"apt packages present ({elapsed:.1f}s)")
+    else:
+        _say(f"done: {work} step(s) in {elapsed:.0f}s")
+    return work
