@@ -75,7 +75,9 @@ TOOLS: dict[str, GoTool] = {
             why="benchmark anchor and chart gate (-strict schema validation)",
         ),
         GoTool(
-            "chart-testing", "v3.14.0", ("ct",), ("github.com/helm/chart-testing/v3/ct@v3.14.0",),
+            "chart-testing", "v3.14.0", ("ct",), ("github.com/helm/chart-testing/v3/ct",),
+            # The module proxy refuses chart-testing's version list, which `go install @v` reads.
+            module="chart-testing",
             ldflags="-X github.com/helm/chart-testing/v3/ct/cmd.Version=v3.14.0",
             why="`ct lint`, the chart-testing convention",
         ),
@@ -273,9 +275,11 @@ def setup(names: Iterable[str] | None = None, apt: bool = True, venv_bin: Path |
             work += 1
     link_into(venv_bin or Path(sys.prefix) / "bin", [t for t in wanted if t.installed()])
     elapsed = time.monotonic() - started
+    # Resolve helm the way every command will, so a wrong helm fails here, not mid-test.
+    using = f"; helm {helm.reported_version(helm.binary())}" if "helm" in (names or TOOLS) else ""
     if work == 0:
         _say(f"nothing to do: {len(wanted)} tools cached under {cache_dir() / 'tools'}, "
-             f"apt packages present ({elapsed:.1f}s)")
+             f"apt packages present{using} ({elapsed:.1f}s)")
     else:
-        _say(f"done: {work} step(s) in {elapsed:.0f}s")
+        _say(f"done: {work} step(s) in {elapsed:.0f}s{using}")
     return work

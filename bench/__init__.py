@@ -1,0 +1,1 @@
+"""Benchmarks behind `make bench`: each module's run() prints a table and returns its rows."""

@@ -1,0 +1,33 @@
+"""Fixtures shared by every tier. Servers are real, on free loopback ports, and stopped afterwards.
+
+A tier whose prerequisites are missing fails loudly (never skips): deselect it explicitly
+(`-m "not cluster"`, or run another `make test-*` target) if you mean not to run it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from webstack.servers import MariaDB
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
+    """One real MariaDB server for the session (root without password on 127.0.0.1:<free port>)."""
+    server = MariaDB(tmp_path_factory.mktemp("mariadb"))
+    try:
+        server.start()
+    except Exception as exc:  # a missing server is a failure of the tier, not a skip
+        pytest.fail(f"MariaDB could not start, so this tier cannot run: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    from webstack.paths import REPO_ROOT
+
+    return REPO_ROOT
