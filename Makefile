@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 KUBE_VERSIONS ?=
 ARTIFACTS ?= build/reports
 
-.PHONY: help setup test test-toolchain test-static test-app test-stack test-cluster lint render check smoke bench docs clean
+.PHONY: help setup test test-toolchain test-static test-app test-stack test-cluster test-distribution package lint render check smoke bench docs clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ test-stack: setup ## real nginx -> gunicorn -> MariaDB wired from the rendered c
 test-cluster: setup ## the release lifecycle on a local kwok cluster
 	$(PYTEST) tests/cluster $(PYTEST_ARGS)
 
+test-distribution: setup ## package, sign, repository index, OCI push and pull
+	$(PYTEST) tests/distribution $(PYTEST_ARGS)
+
 lint: setup ## ruff, then helm lint --strict, yamllint, Chart.yaml rules and README freshness
 	$(BIN)/ruff check scripts app tests bench
 	$(WEBSTACK) lint
@@ -56,11 +59,14 @@ check: setup ## the static gate: values schema, Kubernetes schema, policy, refer
 smoke: setup ## main job: local cluster, install, helm test, upgrade, rollback, uninstall, report
 	$(WEBSTACK) smoke --report-dir $(ARTIFACTS)
 
+package: setup ## helm package (signed when a key is given) and repository index into dist/
+	$(WEBSTACK) package --output dist
+
 bench: setup ## benchmarks: tables and ratios (not tests)
 	$(BIN)/python -m bench
 
 docs: setup ## regenerate the chart READMEs' values tables from values.yaml comments
-	$(WEBSTACK) lint --docs-write
+	$(WEBSTACK) docs --write
 
 clean: ## remove the virtualenv and build outputs (the tool cache in ~/.cache/webstack stays)
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .hypothesis

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from webstack.errors import WebstackError
 
-COMMANDS = ("setup", "render", "check", "lint", "cluster", "smoke", "stack", "package")
+COMMANDS = ("setup", "render", "check", "lint", "docs", "cluster", "smoke", "stack", "package")
 
 
 def build_parser() -> argparse.ArgumentParser:
