@@ -96,11 +96,22 @@ class Process:
 
 
 def start_process(name: str, cmd: Sequence[str], log: Path, *, env: dict[str, str] | None = None,
-                  cwd: Path | None = None, user: str | None = None) -> Process:
+                  cwd: Path | None = None, user: str | int | None = None,
+                  group: int | None = None) -> Process:
+    """Start `cmd` in its own session, output appended to `log`.
+
+    With `group` (a gid, like a pod's runAsGroup) the supplementary groups are dropped too, so the
+    process holds exactly the ids it was given; the log is handed to that user so it can reopen it
+    (nginx writes to /dev/stdout by path).
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
+    log.touch()
+    if user is not None and group is not None:
+        os.chown(log, pwd.getpwnam(user).pw_uid if isinstance(user, str) else user, group)
+    extra = {"group": group, "extra_groups": []} if group is not None else {}
     with log.open("ab") as out:
         popen = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                 user=user, start_new_session=True)
+                                 user=user, start_new_session=True, **extra)
     return Process(name, popen, log)
 
 

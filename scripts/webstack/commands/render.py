@@ -1,16 +1,60 @@
-"""`webstack render`: not built yet (see the open issues)."""
+"""`webstack render`: helm template per values set, to stdout or a folder per set (swapped in atomically)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from webstack.paths import CHART_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("render", help="(not built yet)")
+    p = sub.add_parser("render", help="helm template per values set, to stdout or a folder")
+    p.add_argument("--chart", type=Path, default=CHART_DIR, help="chart directory (default: charts/webstack)")
+    p.add_argument(
+        "--values",
+        "-f",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="values files layered in order (one values set)",
+    )
+    p.add_argument("--matrix", action="store_true", help="the defaults and every ci/*-values.yaml")
+    p.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/<values set>/<chart>/templates/<file>.yaml instead of printing",
+    )
+    p.add_argument(
+        "--no-values-check",
+        action="store_true",
+        help="skip the values schema check (helm still applies the schemas itself)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from webstack.errors import WebstackError
+    import sys
 
-    raise WebstackError("`webstack render` is not built yet")
+    from webstack import render
+    from webstack.checks import ValuesRejected, check_values
+    from webstack.report import Severity
+    from webstack.values import select
+
+    sets = select(args.chart, args.values, args.matrix)
+    if not args.no_values_check:
+        bad = [f for f in check_values(args.chart, sets) if f.severity >= Severity.ERROR]
+        if bad:
+            raise ValuesRejected(bad)
+    renders = render.render_all(args.chart, sets)
+    if args.output:
+        render.write_dir(renders, args.output)
+        total = sum(len(r.manifests) for r in renders.values())
+        print(
+            f"rendered {total} objects for {len(renders)} values set(s) into {args.output}", file=sys.stderr
+        )
+    else:
+        sys.stdout.write(render.stream(renders))
+    return 0

@@ -1,0 +1,52 @@
+"""Every error answer is JSON {"error": ..., "field": ...}; nothing ever shows a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("webstack_app")
+
+
+class ApiError(Exception):
+    """A request the client must change: answered with `status` and the offending field."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.message, self.field, self.status = message, field, status
+
+
+def error_response(message: str, status: int, field: str | None = None) -> tuple[Response, int]:
+    return jsonify(error=message, field=field), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api(exc: ApiError) -> tuple[Response, int]:
+        return error_response(exc.message, exc.status, exc.field)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        response, status = error_response(exc.description or exc.name, status)
+        if status == 405 and exc.get_response().headers.get("Allow"):
+            response.headers["Allow"] = exc.get_response().headers["Allow"]
+        return response, status
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def _db_down(exc: Exception) -> tuple[Response, int]:
+        log.warning("database unavailable: %s", exc.__class__.__name__, extra={"detail": str(exc)[:300]})
+        response, status = error_response("database unavailable, try again later", 503)
+        response.headers["Retry-After"] = "5"
+        return response, status
+
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error")
+        return error_response("internal server error", 500)

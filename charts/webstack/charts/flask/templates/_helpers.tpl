@@ -1,0 +1,169 @@
+{{/* Names and labels for the flask chart: every template takes them from here. */}}
+
+{{- define "flask.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Full name: <release>-<chart>, never shortened by a "contains" shortcut, so the umbrella's sibling
+charts can predict it (nginx points at "<release>-flask" by default).
+*/}}
+{{- define "flask.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "flask.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "flask.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Immutable subset: the only labels selectors may use. */}}
+{{- define "flask.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "flask.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "flask.labels" -}}
+helm.sh/chart: {{ include "flask.chart" . }}
+{{ include "flask.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: webstack
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "flask.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "flask.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* registry/repository:tag or @digest; global.imageRegistry wins over image.registry. */}}
+{{- define "flask.image" -}}
+{{- $registry := .Values.global.imageRegistry | default .Values.image.registry -}}
+{{- $ref := ternary (printf "@%s" .Values.image.digest) (printf ":%s" (.Values.image.tag | default .Chart.AppVersion)) (ne .Values.image.digest "") -}}
+{{- if $registry -}}{{ printf "%s/%s%s" $registry .Values.image.repository $ref }}{{- else -}}{{ printf "%s%s" .Values.image.repository $ref }}{{- end -}}
+{{- end -}}
+
+{{- define "flask.imagePullSecrets" -}}
+{{- $secrets := concat (.Values.global.imagePullSecrets | default list) (.Values.image.pullSecrets | default list) | uniq -}}
+{{- if $secrets }}
+imagePullSecrets:
+{{- range $secrets }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Database connection: external when externalDatabase.host is set, else the in-chart MySQL. */}}
+{{- define "flask.db.external" -}}
+{{- if .Values.externalDatabase.host }}true{{ end -}}
+{{- end -}}
+
+{{- define "flask.db.host" -}}
+{{- if include "flask.db.external" . -}}
+{{- .Values.externalDatabase.host -}}
+{{- else -}}
+{{- .Values.database.host | default (printf "%s-mysql" .Release.Name) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "flask.db.port" -}}
+{{- ternary .Values.externalDatabase.port .Values.database.port (ne (include "flask.db.external" .) "") -}}
+{{- end -}}
+
+{{- define "flask.db.name" -}}
+{{- ternary .Values.externalDatabase.database .Values.database.name (ne (include "flask.db.external" .) "") -}}
+{{- end -}}
+
+{{- define "flask.db.user" -}}
+{{- ternary .Values.externalDatabase.user .Values.database.user (ne (include "flask.db.external" .) "") -}}
+{{- end -}}
+
+{{/* Whether this chart creates the password Secret itself (external database given a literal password). */}}
+{{- define "flask.db.createSecret" -}}
+{{- if and (include "flask.db.external" .) (not .Values.externalDatabase.existingSecret) }}true{{ end -}}
+{{- end -}}
+
+{{/*
+The Secret holding the DB password, in every mode:
+- external database: externalDatabase.existingSecret, else the Secret this chart creates;
+- in-chart MySQL: database.existingSecret (set it to mysql.auth.existingSecret), else the mysql
+  chart's generated Secret "<release>-mysql".
+*/}}
+{{- define "flask.db.secretName" -}}
+{{- if include "flask.db.external" . -}}
+{{- .Values.externalDatabase.existingSecret | default (printf "%s-db" (include "flask.fullname" .)) -}}
+{{- else -}}
+{{- .Values.database.existingSecret | default (printf "%s-mysql" .Release.Name) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "flask.db.secretKey" -}}
+{{- if include "flask.db.external" . -}}
+{{- ternary .Values.externalDatabase.existingSecretPasswordKey "password" (ne .Values.externalDatabase.existingSecret "") -}}
+{{- else -}}
+{{- .Values.database.existingSecretPasswordKey -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "flask.db.passwordFile" -}}/etc/webstack/db/password{{- end -}}
+
+{{/*
+Non-secret settings as a flat map. The ConfigMap renders it for the Deployment; the pre-upgrade
+migration Job inlines it, because at pre-upgrade time the ConfigMap still holds the old revision.
+*/}}
+{{- define "flask.env" -}}
+APP_VERSION: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+DB_HOST: {{ include "flask.db.host" . | quote }}
+DB_PORT: {{ include "flask.db.port" . | quote }}
+DB_NAME: {{ include "flask.db.name" . | quote }}
+DB_USER: {{ include "flask.db.user" . | quote }}
+DB_PASSWORD_FILE: {{ include "flask.db.passwordFile" . | quote }}
+DB_POOL_SIZE: {{ .Values.config.dbPoolSize | quote }}
+DB_CONNECT_TIMEOUT: {{ .Values.config.dbConnectTimeout | quote }}
+MAX_CONTENT_LENGTH: {{ .Values.config.maxContentLength | quote }}
+GUNICORN_BIND: {{ printf "0.0.0.0:%d" (int .Values.containerPort) | quote }}
+GUNICORN_WORKERS: {{ .Values.gunicorn.workers | quote }}
+GUNICORN_THREADS: {{ .Values.gunicorn.threads | quote }}
+GUNICORN_TIMEOUT: {{ .Values.gunicorn.timeout | quote }}
+GUNICORN_GRACEFUL_TIMEOUT: {{ .Values.gunicorn.gracefulTimeout | quote }}
+GUNICORN_WORKER_TMP_DIR: {{ .Values.gunicorn.workerTmpDir | quote }}
+{{- end -}}
+
+{{- define "flask.podSecurityContext" -}}
+{{- toYaml .Values.podSecurityContext }}
+{{- end -}}
+
+{{/* The DB password Secret as a file volume: only the one key, mode 0400. */}}
+{{- define "flask.db.passwordVolume" -}}
+- name: db-password
+  secret:
+    secretName: {{ include "flask.db.secretName" . }}
+    defaultMode: 0400
+    items:
+      - key: {{ include "flask.db.secretKey" . }}
+        path: password
+{{- end -}}
+
+{{/*
+Render-time guard: the grace period must cover the preStop sleep plus gunicorn's graceful drain,
+or Kubernetes kills workers mid-request.
+*/}}
+{{- define "flask.validate" -}}
+{{- $need := add .Values.lifecycle.preStopSleepSeconds .Values.gunicorn.gracefulTimeout -}}
+{{- if le (int .Values.terminationGracePeriodSeconds) (int $need) -}}
+{{- fail (printf "flask: terminationGracePeriodSeconds (%d) must be greater than lifecycle.preStopSleepSeconds + gunicorn.gracefulTimeout (%d)" (int .Values.terminationGracePeriodSeconds) (int $need)) -}}
+{{- end -}}
+{{- if and (include "flask.db.createSecret" .) (not .Values.externalDatabase.password) -}}
+{{- fail "flask: externalDatabase.host is set: give externalDatabase.existingSecret (recommended) or externalDatabase.password" -}}
+{{- end -}}
+{{- end -}}

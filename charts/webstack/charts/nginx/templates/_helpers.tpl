@@ -1,0 +1,176 @@
+{{/* Names and labels for the nginx chart: every template takes them from here. */}}
+
+{{- define "nginx.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "nginx.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "nginx.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "nginx.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Immutable subset: the only labels selectors may use. */}}
+{{- define "nginx.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "nginx.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "nginx.labels" -}}
+helm.sh/chart: {{ include "nginx.chart" . }}
+{{ include "nginx.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: webstack
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "nginx.image" -}}
+{{- $registry := .Values.global.imageRegistry | default .Values.image.registry -}}
+{{- $ref := ternary (printf "@%s" .Values.image.digest) (printf ":%s" (.Values.image.tag | default .Chart.AppVersion)) (ne .Values.image.digest "") -}}
+{{- if $registry -}}{{ printf "%s/%s%s" $registry .Values.image.repository $ref }}{{- else -}}{{ printf "%s%s" .Values.image.repository $ref }}{{- end -}}
+{{- end -}}
+
+{{- define "nginx.imagePullSecrets" -}}
+{{- $secrets := concat (.Values.global.imagePullSecrets | default list) (.Values.image.pullSecrets | default list) | uniq -}}
+{{- if $secrets }}
+imagePullSecrets:
+{{- range $secrets }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "nginx.upstreamHost" -}}
+{{- .Values.upstream.host | default (printf "%s-flask" .Release.Name) -}}
+{{- end -}}
+
+{{/*
+nginx.conf. Every file path is absolute and simple (/tmp/..., /dev/std*, /etc/nginx/mime.types)
+so the stack tier can run the same file outside Kubernetes by rewriting only those paths.
+*/}}
+{{- define "nginx.conf" -}}
+worker_processes {{ .Values.config.workerProcesses }};
+pid /tmp/nginx.pid;
+error_log /dev/stderr warn;
+
+events {
+    worker_connections {{ .Values.config.workerConnections }};
+}
+
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+
+    client_body_temp_path /tmp/client_temp;
+    proxy_temp_path /tmp/proxy_temp;
+    fastcgi_temp_path /tmp/fastcgi_temp;
+    uwsgi_temp_path /tmp/uwsgi_temp;
+    scgi_temp_path /tmp/scgi_temp;
+
+    server_tokens off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout {{ .Values.config.keepaliveTimeout }};
+    client_max_body_size {{ .Values.config.clientMaxBodySize }};
+
+    # Keep the caller's X-Request-ID, else mint one; it goes upstream, back to the client and to the log.
+    map $http_x_request_id $webstack_request_id {
+        default $http_x_request_id;
+        ""      $request_id;
+    }
+    map $http_x_forwarded_proto $webstack_forwarded_proto {
+        default $http_x_forwarded_proto;
+        ""      $scheme;
+    }
+
+    log_format json escape=json '{"time":"$time_iso8601","remote_addr":"$remote_addr",'
+        '"request_id":"$webstack_request_id","method":"$request_method","uri":"$request_uri",'
+        '"status":$status,"bytes_sent":$body_bytes_sent,"request_time":$request_time,'
+        '"upstream_response_time":"$upstream_response_time","user_agent":"$http_user_agent",'
+        '"referer":"$http_referer","forwarded_for":"$http_x_forwarded_for"}';
+    access_log /dev/stdout json;
+
+    {{- if .Values.config.gzip }}
+
+    gzip on;
+    gzip_vary on;
+    gzip_proxied any;
+    gzip_comp_level 5;
+    gzip_min_length 256;
+    gzip_types text/plain text/css application/json application/javascript text/javascript image/svg+xml;
+    {{- end }}
+
+    upstream webstack_app {
+        server {{ include "nginx.upstreamHost" . }}:{{ .Values.upstream.port }};
+        keepalive {{ .Values.upstream.keepalive }};
+    }
+
+    server {
+        listen {{ .Values.containerPort }};
+        server_name _;
+
+        add_header X-Request-ID $webstack_request_id always;
+        add_header X-Content-Type-Options "nosniff" always;
+        add_header X-Frame-Options "DENY" always;
+        add_header Referrer-Policy "strict-origin-when-cross-origin" always;
+        {{- with .Values.config.contentSecurityPolicy }}
+        add_header Content-Security-Policy "{{ . }}" always;
+        {{- end }}
+        {{- with .Values.config.hsts }}
+        add_header Strict-Transport-Security "{{ . }}" always;
+        {{- end }}
+
+        location = /nginx-health {
+            access_log off;
+            default_type text/plain;
+            return 200 "ok\n";
+        }
+
+        location / {
+            proxy_pass http://webstack_app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Request-ID $webstack_request_id;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $webstack_forwarded_proto;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Forwarded-Port $server_port;
+            proxy_connect_timeout {{ .Values.upstream.connectTimeout }};
+            proxy_read_timeout {{ .Values.upstream.readTimeout }};
+            proxy_send_timeout {{ .Values.upstream.sendTimeout }};
+        }
+    }
+
+    # Internal: stub_status for an exporter; not exposed by the Service.
+    server {
+        listen {{ .Values.statusPort }};
+        server_name _;
+        access_log off;
+
+        location = /stub_status {
+            stub_status;
+            {{- range .Values.config.statusAllow }}
+            allow {{ . }};
+            {{- end }}
+            deny all;
+        }
+    }
+}
+{{- end -}}
+
+{{- define "nginx.validate" -}}
+{{- if le (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds) -}}
+{{- fail (printf "nginx: terminationGracePeriodSeconds (%d) must be greater than preStopSleepSeconds (%d)" (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) -}}
+{{- end -}}
+{{- end -}}

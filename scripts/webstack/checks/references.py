@@ -1,0 +1,242 @@
+"""Cross-object references inside one render: what a workload, Ingress, HPA, PDB, NetworkPolicy or
+Service names must exist in the same render, unless it is declared external.
+
+External objects are declared three ways: by a value (any `existingSecret`, `existingClaim` or
+`existingConfigMap` key in the merged values, a string or a map with `name`), by the annotation
+`webstack.io/external: "Secret/name, ConfigMap/other"` on any rendered object, or by the caller
+(`webstack check --external Secret/name`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from webstack.manifests import (
+    LONG_RUNNING_KINDS,
+    Manifest,
+    containers,
+    join,
+    map_selector_matches,
+    pod_labels,
+    pod_template,
+    pod_template_path,
+    selector_matches,
+)
+from webstack.report import Finding, Severity
+
+CHECK = "references"
+EXTERNAL_ANNOTATION = "webstack.io/external"
+_EXISTING_KEYS = {
+    "existingsecret": "Secret",
+    "existingclaim": "PersistentVolumeClaim",
+    "existingconfigmap": "ConfigMap",
+    "existingserviceaccount": "ServiceAccount",
+}
+
+
+def externals_from_values(values: Any) -> set[str]:
+    """Kind/name of every object the values say exists outside the chart."""
+    out: set[str] = set()
+    if isinstance(values, dict):
+        for key, val in values.items():
+            kind = _EXISTING_KEYS.get(str(key).lower())
+            if kind and isinstance(val, dict):
+                val = val.get("name")
+            if kind and isinstance(val, str) and val:
+                out.add(f"{kind}/{val}")
+            elif not kind:
+                out |= externals_from_values(val)
+    elif isinstance(values, list):
+        for item in values:
+            out |= externals_from_values(item)
+    return out
+
+
+def externals_from_annotations(manifests: Iterable[Manifest]) -> set[str]:
+    out: set[str] = set()
+    for m in manifests:
+        raw = m.annotations.get(EXTERNAL_ANNOTATION)
+        if raw:
+            out |= {p.strip() for p in re.split(r"[,\s]+", str(raw)) if "/" in p}
+    return out
+
+
+Ref = tuple[str, str, str, str | None]  # (path, kind, name, key or None)
+
+
+def _pod_refs(spec_path: str, spec: dict[str, Any]) -> Iterator[Ref]:
+    sa = spec.get("serviceAccountName") or spec.get("serviceAccount")
+    if sa and sa != "default":
+        yield join(spec_path, "serviceAccountName"), "ServiceAccount", sa, None
+    for i, s in enumerate(spec.get("imagePullSecrets") or []):
+        yield join(spec_path, f"imagePullSecrets[{i}].name"), "Secret", s.get("name", ""), None
+    for i, vol in enumerate(spec.get("volumes") or []):
+        vpath = join(spec_path, f"volumes[{i}]")
+        if (cm := vol.get("configMap")) and not cm.get("optional"):
+            for item in cm.get("items") or [{}]:
+                yield join(vpath, "configMap"), "ConfigMap", cm.get("name", ""), item.get("key")
+        if (sec := vol.get("secret")) and not sec.get("optional"):
+            for item in sec.get("items") or [{}]:
+                yield join(vpath, "secret"), "Secret", sec.get("secretName", ""), item.get("key")
+        if pvc := vol.get("persistentVolumeClaim"):
+            yield (
+                join(vpath, "persistentVolumeClaim.claimName"),
+                "PersistentVolumeClaim",
+                pvc.get("claimName", ""),
+                None,
+            )
+        for j, src in enumerate((vol.get("projected") or {}).get("sources") or []):
+            for field, kind in (("configMap", "ConfigMap"), ("secret", "Secret")):
+                if (ref := src.get(field)) and not ref.get("optional"):
+                    for item in ref.get("items") or [{}]:
+                        yield (
+                            join(vpath, f"projected.sources[{j}].{field}"),
+                            kind,
+                            ref.get("name", ""),
+                            item.get("key"),
+                        )
+    for cpath, c in containers(spec):
+        base = join(spec_path, cpath)
+        for i, env in enumerate(c.get("env") or []):
+            vf = env.get("valueFrom") or {}
+            for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                if (ref := vf.get(field)) and not ref.get("optional"):
+                    yield join(base, f"env[{i}].valueFrom.{field}"), kind, ref.get("name", ""), ref.get("key")
+        for i, env in enumerate(c.get("envFrom") or []):
+            for field, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+                if (ref := env.get(field)) and not ref.get("optional"):
+                    yield join(base, f"envFrom[{i}].{field}"), kind, ref.get("name", ""), None
+
+
+def _keys(m: Manifest) -> set[str]:
+    fields = ("data", "binaryData") if m.kind == "ConfigMap" else ("data", "stringData")
+    return {k for f in fields for k in (m.doc.get(f) or {})}
+
+
+def check(manifests: list[Manifest], context: str, externals: set[str] = frozenset()) -> list[Finding]:
+    externals = set(externals) | externals_from_annotations(manifests)
+    index = {m.ref: m for m in manifests}
+    workloads = [m for m in manifests if pod_template(m) is not None]
+    findings: list[Finding] = []
+
+    def add(m: Manifest, path: str, rule: str, msg: str, sev: Severity = Severity.ERROR) -> None:
+        findings.append(Finding(m.source, m.ref, path, rule, msg, sev, CHECK, context))
+
+    def need(m: Manifest, path: str, kind: str, name: str, key: str | None = None) -> Manifest | None:
+        ref = f"{kind}/{name}"
+        if ref in externals:
+            return None
+        target = index.get(ref)
+        if target is None:
+            add(
+                m,
+                path,
+                "REF-MISSING",
+                f"{ref} is not in the render and not declared external "
+                f"(existing* value, {EXTERNAL_ANNOTATION} annotation or --external)",
+            )
+        elif (
+            key is not None
+            and kind in ("ConfigMap", "Secret")
+            and key not in _keys(target)
+            and not (kind == "Secret" and target.doc.get("type") == "kubernetes.io/tls")
+        ):
+            add(m, path, "REF-KEY-MISSING", f"{ref} has no key {key!r}")
+        return target
+
+    for m in workloads:
+        tpl = pod_template(m) or {}
+        spec = tpl.get("spec") or {}
+        spec_path = join(pod_template_path(m), "spec")
+        for path, kind, name, key in _pod_refs(spec_path, spec):
+            need(m, path, kind, name, key)
+        volumes = {v.get("name") for v in spec.get("volumes") or []}
+        vcts = {
+            (t.get("metadata") or {}).get("name")
+            for t in (m.doc.get("spec") or {}).get("volumeClaimTemplates") or []
+        }
+        for cpath, c in containers(spec):
+            for i, mount in enumerate(c.get("volumeMounts") or []):
+                if mount.get("name") not in volumes | vcts:
+                    add(
+                        m,
+                        join(spec_path, cpath, f"volumeMounts[{i}].name"),
+                        "REF-MISSING",
+                        f"volume {mount.get('name')!r} is not declared in the pod spec",
+                    )
+        if m.kind == "StatefulSet" and (svc := (m.doc.get("spec") or {}).get("serviceName")):
+            need(m, "spec.serviceName", "Service", svc)
+
+    for m in manifests:
+        spec = m.doc.get("spec") or {}
+        if m.kind == "Ingress":
+            backends = (
+                [("spec.defaultBackend", spec.get("defaultBackend"))] if spec.get("defaultBackend") else []
+            )
+            for i, r in enumerate(spec.get("rules") or []):
+                for j, p in enumerate((r.get("http") or {}).get("paths") or []):
+                    backends.append((f"spec.rules[{i}].http.paths[{j}].backend", p.get("backend")))
+            for path, backend in backends:
+                svc_ref = (backend or {}).get("service")
+                if not svc_ref:
+                    continue
+                svc = need(m, f"{path}.service.name", "Service", svc_ref.get("name", ""))
+                port = svc_ref.get("port") or {}
+                if svc is not None:
+                    ports = (svc.doc.get("spec") or {}).get("ports") or []
+                    if ("number" in port and all(p.get("port") != port["number"] for p in ports)) or (
+                        "name" in port and all(p.get("name") != port["name"] for p in ports)
+                    ):
+                        add(m, f"{path}.service.port", "REF-PORT-MISSING", f"{svc.ref} has no port {port}")
+            for i, tls in enumerate(spec.get("tls") or []):
+                name = tls.get("secretName")
+                if name and f"Secret/{name}" not in externals and f"Secret/{name}" not in index:
+                    add(
+                        m,
+                        f"spec.tls[{i}].secretName",
+                        "REF-TLS-SECRET",
+                        f"Secret/{name} is not in the render: it must be created outside the chart "
+                        "(cert-manager or the operator)",
+                        Severity.INFO,
+                    )
+        elif m.kind == "HorizontalPodAutoscaler":
+            ref = spec.get("scaleTargetRef") or {}
+            need(m, "spec.scaleTargetRef", ref.get("kind", ""), ref.get("name", ""))
+        elif m.kind == "PodDisruptionBudget":
+            if not any(
+                selector_matches(spec.get("selector"), pod_labels(w))
+                for w in workloads
+                if w.kind in LONG_RUNNING_KINDS
+            ):
+                add(m, "spec.selector", "REF-SELECTS-NOTHING", "selects no pods of this render")
+        elif m.kind == "NetworkPolicy":
+            if spec.get("podSelector") and not any(
+                selector_matches(spec["podSelector"], pod_labels(w)) for w in workloads
+            ):
+                add(m, "spec.podSelector", "REF-SELECTS-NOTHING", "selects no pods of this render")
+            for direction, peer_key in (("ingress", "from"), ("egress", "to")):
+                for i, r in enumerate(spec.get(direction) or []):
+                    for j, peer in enumerate(r.get(peer_key) or []):
+                        sel = peer.get("podSelector")
+                        if (
+                            sel
+                            and "namespaceSelector" not in peer
+                            and not any(selector_matches(sel, pod_labels(w)) for w in workloads)
+                        ):
+                            # a peer allowed in advance (a backup Job only some values render) is harmless
+                            add(
+                                m,
+                                f"spec.{direction}[{i}].{peer_key}[{j}].podSelector",
+                                "REF-PEER-ABSENT",
+                                "allows pods that this render does not create",
+                                Severity.INFO,
+                            )
+        elif (
+            m.kind == "Service"
+            and spec.get("selector")
+            and not any(map_selector_matches(spec["selector"], pod_labels(w)) for w in workloads)
+        ):
+            add(m, "spec.selector", "REF-SELECTS-NOTHING", "selects no pods of this render")
+    return findings

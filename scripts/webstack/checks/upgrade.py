@@ -1,0 +1,123 @@
+"""Upgrade safety: the fields Kubernetes refuses to change in place, diffed between two renders.
+
+The base render comes from a git ref (the chart extracted with `git archive`, read-only) or from a
+previous values set. A changed immutable field makes `helm upgrade` fail (or forces a delete and
+recreate), so it is an error; a changed Service selector or type is allowed but re-routes traffic: a warning.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from webstack.errors import InputError
+from webstack.manifests import Manifest
+from webstack.paths import REPO_ROOT
+from webstack.report import Finding, Severity
+
+CHECK = "upgrade"
+
+# kind -> (field path, severity)
+IMMUTABLE: dict[str, tuple[tuple[str, Severity], ...]] = {
+    "StatefulSet": (
+        ("spec.selector", Severity.ERROR),
+        ("spec.serviceName", Severity.ERROR),
+        ("spec.volumeClaimTemplates", Severity.ERROR),
+        ("spec.podManagementPolicy", Severity.ERROR),
+    ),
+    "Deployment": (("spec.selector", Severity.ERROR),),
+    "DaemonSet": (("spec.selector", Severity.ERROR),),
+    "Job": (("spec.selector", Severity.ERROR), ("spec.template", Severity.ERROR)),
+    "Service": (
+        ("spec.clusterIP", Severity.ERROR),
+        ("spec.type", Severity.WARNING),
+        ("spec.selector", Severity.WARNING),
+    ),
+    "PersistentVolumeClaim": (
+        ("spec.storageClassName", Severity.ERROR),
+        ("spec.accessModes", Severity.ERROR),
+    ),
+}
+
+
+def _get(doc: dict[str, Any], path: str) -> Any:
+    cur: Any = doc
+    for part in path.split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return cur
+
+
+def _vct_identity(vcts: Any) -> Any:
+    """What the API server compares: names and specs; labels on the templates do not matter."""
+    return [((t.get("metadata") or {}).get("name"), t.get("spec")) for t in vcts or []]
+
+
+def _recreated_hook(m: Manifest) -> bool:
+    """A hook Job deleted before each run is created anew, so its template may change freely."""
+    policy = m.annotations.get("helm.sh/hook-delete-policy", "")
+    return m.is_hook and "before-hook-creation" in policy
+
+
+def diff(old: list[Manifest], new: list[Manifest], context: str) -> list[Finding]:
+    before = {m.ref: m for m in old}
+    findings = []
+    for m in new:
+        prev = before.get(m.ref)
+        if prev is None or m.kind not in IMMUTABLE or (m.kind == "Job" and _recreated_hook(m)):
+            continue
+        for path, severity in IMMUTABLE[m.kind]:
+            a, b = _get(prev.doc, path), _get(m.doc, path)
+            if path == "spec.volumeClaimTemplates":
+                a, b = _vct_identity(a), _vct_identity(b)
+            if a != b:
+                verb = (
+                    "is immutable: helm upgrade will fail"
+                    if severity == Severity.ERROR
+                    else "changed: traffic or endpoints move on upgrade"
+                )
+                findings.append(
+                    Finding(
+                        m.source,
+                        m.ref,
+                        path,
+                        f"UPGRADE-{m.kind.upper()}-{path.split('.')[-1].upper()}",
+                        f"{verb} ({_short(a)} -> {_short(b)})",
+                        severity,
+                        CHECK,
+                        context,
+                    )
+                )
+    return findings
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def extract_chart_at(ref: str, chart_dir: Path, dest: Path, repo: Path = REPO_ROOT) -> Path:
+    """The chart directory as it was at a git ref, extracted into dest (read-only on the repository)."""
+    try:
+        rel = chart_dir.resolve().relative_to(repo.resolve())
+    except ValueError as exc:
+        raise InputError(f"--base-ref: {chart_dir} is not inside the repository {repo}") from exc
+    res = subprocess.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", ref, "--", str(rel)],
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    if res.returncode != 0:
+        raise InputError(
+            f"--base-ref {ref!r}: git archive failed: {res.stderr.decode().strip()} "
+            "(is it a commit, branch or tag that contains the chart?)"
+        )
+    with tarfile.open(fileobj=io.BytesIO(res.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    out = dest / rel
+    if not (out / "Chart.yaml").is_file():
+        raise InputError(f"--base-ref {ref!r}: {rel}/Chart.yaml does not exist at that ref")
+    return out

@@ -1,0 +1,62 @@
+"""Clusters to test the chart on: one interface, three providers.
+
+- kwok: a real kube-apiserver, controller-manager, scheduler and etcd (built locally, see
+  webstack.toolchain), kwok simulating nodes, pods and volumes. API fidelity in seconds, no Docker.
+- kind: full fidelity (real containers) where Docker can run privileged containers.
+- existing: the current kubeconfig context; we only ever touch namespaces we created.
+
+Every provider is used the same way: start(), then kubeconfig/context for helm and the
+Kubernetes client, load_images() where the cluster runs images, stop() always (idempotent).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+PROVIDERS = ("kwok", "kind", "existing")
+
+
+class Cluster(Protocol):
+    name: str
+    provider: str
+    # True when pods really run (kind, existing): HTTP smoke through nginx makes sense there.
+    runs_containers: bool
+
+    @property
+    def kubeconfig(self) -> Path: ...
+
+    @property
+    def context(self) -> str | None: ...
+
+    def start(self) -> None: ...
+
+    def load_images(self, images: list[str]) -> None: ...
+
+    def stop(self, keep_logs_in: Path | None = None) -> None: ...
+
+
+def private_dir(prefix: str) -> Path:
+    """A new private temporary folder (under $WEBSTACK_TMP when set: tests use it to prove cleanup)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("WEBSTACK_TMP")))
+
+
+def make(provider: str, name: str | None = None, **options: object) -> Cluster:
+    """A cluster object for `provider` (not started yet)."""
+    if provider == "kwok":
+        from webstack.cluster.kwok import KwokCluster
+
+        return KwokCluster(name=name, **options)  # type: ignore[arg-type]
+    if provider == "kind":
+        from webstack.cluster.kind import KindCluster
+
+        return KindCluster(name=name, **options)  # type: ignore[arg-type]
+    if provider == "existing":
+        from webstack.cluster.existing import ExistingCluster
+
+        return ExistingCluster(**options)  # type: ignore[arg-type]
+    from webstack.errors import InputError
+
+    raise InputError(f"unknown cluster provider {provider!r}: expected one of {', '.join(PROVIDERS)}")

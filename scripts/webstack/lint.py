@@ -1,0 +1,255 @@
+"""`webstack lint` checks: helm lint --strict over chart x values matrix (umbrella and each subchart),
+yamllint with the committed .yamllint.yaml over the charts' YAML (templates/ is Go templates, not YAML),
+Chart.yaml rules, the version-bump rule and README freshness. Independent parts run concurrently.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from webstack import helm
+from webstack.errors import InputError
+from webstack.paths import APP_DIR, REPO_ROOT
+from webstack.render import ensure_chart
+from webstack.report import Finding, Severity
+from webstack.values import ValuesSet
+from webstack.versioning import bump_findings, is_semver
+
+YAMLLINT_CONFIG = REPO_ROOT / ".yamllint.yaml"
+_HELM_LINE = re.compile(r"^\[(INFO|WARNING|ERROR)\]\s+(?:([^:]+?):\s+)?(.*)$")
+_HELM_SEVERITY = {"INFO": Severity.INFO, "WARNING": Severity.WARNING, "ERROR": Severity.ERROR}
+
+
+def chart_dirs(chart_dir: Path) -> list[Path]:
+    """The chart and every subchart unpacked under its charts/."""
+    return [chart_dir, *sorted(p.parent for p in (chart_dir / "charts").glob("*/Chart.yaml"))]
+
+
+def helm_lint(chart: Path, vs: ValuesSet) -> list[Finding]:
+    args = ["lint", "--strict", str(chart)]
+    for f in vs.files:
+        args += ["--values", str(f)]
+    res = helm.run(args, check=False)
+    out: list[Finding] = []
+    for line in (res.stdout + "\n" + res.stderr).splitlines():
+        m = _HELM_LINE.match(line.strip())
+        if m:
+            level, where, msg = m.groups()
+            out.append(
+                Finding(
+                    str(chart / where) if where else str(chart),
+                    chart.name,
+                    where or "",
+                    "HELM-LINT",
+                    msg,
+                    _HELM_SEVERITY[level],
+                    "helm-lint",
+                    vs.name,
+                )
+            )
+    if res.returncode != 0 and not any(f.severity >= Severity.WARNING for f in out):
+        out.append(
+            Finding(
+                str(chart),
+                chart.name,
+                "",
+                "HELM-LINT",
+                (res.stderr or res.stdout).strip(),
+                Severity.ERROR,
+                "helm-lint",
+                vs.name,
+            )
+        )
+    return out
+
+
+@functools.cache
+def _yamllint_config(path: Path) -> Any:
+    from yamllint.config import YamlLintConfig, YamlLintConfigError
+
+    if not path.is_file():
+        raise InputError(f"{path}: the committed yamllint config is missing")
+    try:
+        return YamlLintConfig(file=str(path))
+    except YamlLintConfigError as exc:
+        raise InputError(f"{path}: invalid yamllint config: {exc}") from exc
+
+
+def yaml_files(chart_dir: Path) -> list[Path]:
+    """The charts' YAML files, skipping templates/ (Go templates) and anything .helmignore-like hidden."""
+    out = []
+    for p in sorted(chart_dir.rglob("*")):
+        rel = p.relative_to(chart_dir).parts
+        if (
+            p.suffix in (".yaml", ".yml")
+            and p.is_file()
+            and "templates" not in rel
+            and not any(part.startswith(".") for part in rel)
+        ):
+            out.append(p)
+    return out
+
+
+def yamllint(chart_dir: Path, config: Path = YAMLLINT_CONFIG) -> list[Finding]:
+    from yamllint import linter
+
+    conf = _yamllint_config(config)
+    out = []
+    for path in yaml_files(chart_dir):
+        for problem in linter.run(path.read_text(), conf, str(path)):
+            sev = Severity.ERROR if problem.level == "error" else Severity.WARNING
+            out.append(
+                Finding(
+                    f"{path}:{problem.line}:{problem.column}",
+                    path.name,
+                    "",
+                    f"YAMLLINT-{(problem.rule or 'syntax').upper()}",
+                    problem.desc,
+                    sev,
+                    "yamllint",
+                )
+            )
+    return out
+
+
+REQUIRED_FIELDS = ("apiVersion", "name", "version", "description", "type", "appVersion")
+
+
+def chart_yaml_rules(chart: Path, app_version: str | None) -> list[Finding]:
+    """Chart.yaml: required fields, apiVersion v2, SemVer version, appVersion, dependency conditions."""
+    path = chart / "Chart.yaml"
+    try:
+        meta = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: YAML syntax error: {exc}") from exc
+
+    def f(field: str, rule: str, msg: str, sev: Severity = Severity.ERROR) -> Finding:
+        return Finding(str(path), "Chart.yaml", field, rule, msg, sev, "chart-yaml")
+
+    out = [f(k, "CHART-REQUIRED-FIELD", f"{k} is required") for k in REQUIRED_FIELDS if not meta.get(k)]
+    if meta.get("apiVersion") and meta["apiVersion"] != "v2":
+        out.append(f("apiVersion", "CHART-API-VERSION", f"must be v2, is {meta['apiVersion']!r}"))
+    if meta.get("version") and not is_semver(str(meta["version"])):
+        out.append(
+            f("version", "CHART-SEMVER", f"{meta['version']!r} is not strict SemVer (MAJOR.MINOR.PATCH)")
+        )
+    if meta.get("name") and meta["name"] != chart.name:
+        out.append(
+            f(
+                "name",
+                "CHART-NAME-DIR",
+                f"name {meta['name']!r} differs from its directory {chart.name!r}",
+                Severity.WARNING,
+            )
+        )
+    if not meta.get("kubeVersion") and chart.parent.name != "charts":
+        out.append(f("kubeVersion", "CHART-KUBE-VERSION", "no kubeVersion constraint", Severity.WARNING))
+    if app_version is not None and str(meta.get("appVersion", "")) != app_version:
+        out.append(
+            f(
+                "appVersion",
+                "CHART-APP-VERSION",
+                f"appVersion {meta.get('appVersion')!r} differs from the app's VERSION {app_version!r}",
+            )
+        )
+    for i, dep in enumerate(meta.get("dependencies") or []):
+        if not dep.get("condition"):
+            out.append(
+                f(
+                    f"dependencies[{i}].condition",
+                    "CHART-DEPENDENCY-CONDITION",
+                    f"dependency {dep.get('name')!r} has no condition (e.g. {dep.get('name')}.enabled)",
+                )
+            )
+        if not (chart / "charts" / str(dep.get("name"))).is_dir() and not str(dep.get("repository", "")):
+            out.append(
+                f(
+                    f"dependencies[{i}]",
+                    "CHART-DEPENDENCY-MISSING",
+                    f"{dep.get('name')!r} is neither under charts/ nor from a repository",
+                )
+            )
+    if meta.get("dependencies") and not (chart / "Chart.lock").is_file():
+        out.append(
+            f(
+                "dependencies",
+                "CHART-LOCK",
+                "Chart.lock is missing: run `helm dependency update`",
+                Severity.WARNING,
+            )
+        )
+    return out
+
+
+def readme_findings(chart_dir: Path) -> list[Finding]:
+    """Stale READMEs, as the chart docs generator (webstack.docs) judges them."""
+    try:
+        from webstack import docs
+
+        stale_fn = docs.stale_readmes
+    except (ImportError, AttributeError):
+        return [
+            Finding(
+                str(chart_dir / "README.md"),
+                "README.md",
+                "",
+                "README-FRESHNESS",
+                "not checked: webstack.docs.stale_readmes() is not available yet",
+                Severity.INFO,
+                "readme",
+            )
+        ]
+    return [
+        Finding(
+            str(p),
+            "README.md",
+            "",
+            "README-STALE",
+            "values table is stale: run `make docs`",
+            Severity.ERROR,
+            "readme",
+        )
+        for p in stale_fn(chart_dir)
+    ]
+
+
+def app_version(app_dir: Path = APP_DIR) -> str | None:
+    path = app_dir / "VERSION"
+    return path.read_text().strip() if path.is_file() else None
+
+
+def run_lint(
+    chart_dir: Path,
+    sets: list[ValuesSet],
+    *,
+    base_ref: str | None = None,
+    app_version_value: str | None = None,
+    workers: int = 4,
+) -> tuple[list[Finding], list[str]]:
+    """All lint findings and the names of the parts that ran."""
+    ensure_chart(chart_dir)
+    for vs in sets:
+        for f in vs.files:
+            if not f.is_file():
+                raise InputError(f"{f}: values file does not exist")
+    subs = chart_dirs(chart_dir)[1:]
+    jobs = [(lambda vs=vs: helm_lint(chart_dir, vs)) for vs in sets]
+    jobs += [(lambda s=s: helm_lint(s, ValuesSet("default"))) for s in subs]
+    jobs.append(lambda: yamllint(chart_dir))
+    jobs.append(lambda: chart_yaml_rules(chart_dir, app_version_value))
+    jobs += [(lambda s=s: chart_yaml_rules(s, None)) for s in subs]
+    jobs.append(lambda: readme_findings(chart_dir))
+    parts = ["helm-lint", "yamllint", "chart-yaml", "readme"]
+    if base_ref:
+        jobs.append(lambda: bump_findings(chart_dir, base_ref))
+        parts.append("version")
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(j) for j in jobs]
+        findings = [f for fut in futures for f in fut.result()]
+    return findings, parts

@@ -1,0 +1,610 @@
+"""The stack tier: the chart's real processes on loopback, wired from one `helm template` render.
+
+MariaDB (mysqld's config and init scripts from the mysql ConfigMaps, users and database as the
+official image's entrypoint creates them) → the migration command of the hook Job → gunicorn with
+the app Deployment's command, environment and mounted files → nginx with the rendered nginx.conf.
+
+What differs from a cluster render, and nothing else:
+- values: the stack values file points the nginx upstream and the app's database host at
+  127.0.0.1, and their ports are --set to free loopback ports at render time;
+- file paths: every mounted ConfigMap/Secret/emptyDir lives under a temporary prefix
+  (<root>/<container>/fs/<path in the container>), env values and nginx paths are rewritten to it;
+- listen addresses: nginx `listen` ports and GUNICORN_BIND go to 127.0.0.1 on free ports.
+
+Processes run as the rendered runAsUser/runAsGroup when we are root (mariadbd as `mysql`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from webstack import stack_nginx
+from webstack.errors import WebstackError
+from webstack.paths import APP_DIR
+from webstack.servers import (
+    LOOPBACK,
+    MariaDB,
+    Process,
+    free_port,
+    port_open,
+    start_process,
+    wait_until,
+)
+from webstack.stack_spec import Container, SpecError, StackSpec, render
+
+# Values the stack sets at render time, from the free ports it picked (the stack values file
+# holds the loopback hosts).
+UPSTREAM_PORT_KEY = "nginx.upstream.port"
+DB_PORT_KEY = "flask.database.port"
+APP_TAG_KEY = "flask.image.tag"
+NGINX_CONF = "/etc/nginx/nginx.conf"
+INITDB_DIR = "/docker-entrypoint-initdb.d"
+# mysqld options the MariaDB runner owns (paths and the listen address); the chart's values for
+# them are container paths that make no sense here.
+RUNNER_OPTIONS = {"datadir", "port", "bind-address", "bind_address", "socket", "pid-file", "pid_file",
+                  "log-error", "log_error", "user", "secure-file-priv", "secure_file_priv"}
+
+
+class StackError(WebstackError):
+    """The stack could not start, or a step on it failed; the message carries the process log's tail."""
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Materialized:
+    """A container's mounts written under <dest>/fs, and the mapping from container paths to it."""
+
+    container: Container
+    dest: Path
+
+    def host_path(self, path: str) -> str | None:
+        """Where a container path lives here, if it is under (or is) one of the mounts."""
+        for mount in sorted(self.container.mounts, key=len, reverse=True):
+            if path == mount or path.startswith(mount.rstrip("/") + "/"):
+                return str(self.dest / "fs" / path.lstrip("/"))
+        return None
+
+    def write(self, uid: int | None, gid: int | None) -> None:
+        """Files as the kubelet projects them: ConfigMaps readable, Secrets 0400 for the pod's user,
+        emptyDirs writable by it."""
+        for path, content in self.container.files.items():
+            target = Path(self.host_path(path) or "")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+            target.chmod(self.container.modes.get(path, 0o644))
+            if path in self.container.secret_files and uid is not None:
+                # the kubelet gives Secret files to the pod's fsGroup; here, to its user
+                os.chown(target, uid, gid if gid is not None else -1)
+        for path in self.container.empty_dirs:
+            d = Path(self.host_path(path) or "")
+            d.mkdir(parents=True, exist_ok=True)
+            if uid is not None:
+                os.chown(d, uid, gid if gid is not None else -1)
+        _open_dirs(self.dest)
+
+    def env(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        """The container's env with mount paths redirected, plus overrides."""
+        env = {k: (self.host_path(v) or v) if v.startswith("/") else v for k, v in self.container.env.items()}
+        env.update(overrides or {})
+        return env
+
+
+def _open_dirs(root: Path) -> None:
+    """Directories traversable by the unprivileged users the processes run as."""
+    for d in [root, *[p for p in root.rglob("*") if p.is_dir()]]:
+        d.chmod(d.stat().st_mode | 0o755 if d.stat().st_uid == 0 else d.stat().st_mode | 0o700)
+
+
+def ids(container: Container) -> tuple[int | None, int | None]:
+    """(uid, gid) to run as: the rendered runAsUser/runAsGroup when we are root, else our own."""
+    if os.geteuid() != 0:
+        return None, None
+    return container.run_as_user, container.run_as_group
+
+
+RUNTIME_ROOT = Path("/var/cache/webstack/app-runtime")
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+def runtime_bin() -> Path:
+    """Where the app's python and gunicorn come from.
+
+    As ourselves: this virtualenv. As root (the app then runs as uid 10001, which cannot reach a
+    Python under /root): a virtualenv like the image's /opt/venv, built once from the system
+    Python and app/requirements.txt in a world-readable cache keyed by both.
+    """
+    if os.geteuid() != 0:
+        return Path(sys.executable).parent
+    reqs = APP_DIR / "requirements.txt"
+    py = Path(os.environ.get("WEBSTACK_APP_PYTHON", str(SYSTEM_PYTHON)))
+    version = subprocess.run([str(py), "-c", "import sys; print(sys.version)"], capture_output=True,
+                             text=True, check=False).stdout
+    key = hashlib.sha256(reqs.read_bytes() + version.encode()).hexdigest()[:12]
+    venv = RUNTIME_ROOT / key
+    done = venv / ".complete"  # written last: a half-built runtime is never used
+    if done.exists():
+        return venv / "bin"
+    RUNTIME_ROOT.mkdir(parents=True, exist_ok=True)
+    for d in (RUNTIME_ROOT, RUNTIME_ROOT.parent):
+        d.chmod(0o755)
+    with (RUNTIME_ROOT / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test sessions build it once
+        if done.exists():
+            return venv / "bin"
+        shutil.rmtree(venv, ignore_errors=True)
+        # Built in place: a venv's scripts carry its absolute path.
+        pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-r", str(reqs)]
+        for cmd in ([str(py), "-m", "venv", str(venv)], pip):
+            res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if res.returncode != 0:
+                shutil.rmtree(venv, ignore_errors=True)
+                raise StackError(f"building the app runtime ({' '.join(cmd)}) failed:\n"
+                                 f"{res.stdout}{res.stderr}")
+        _open_dirs(venv)
+        done.touch()
+    return venv / "bin"
+
+
+def program(argv0: str) -> str:
+    """The host program for an image command: python and gunicorn come from the app runtime."""
+    runtime = runtime_bin()
+    if argv0 in ("python", "python3"):
+        return str(runtime / "python")
+    if (runtime / argv0).exists():
+        return str(runtime / argv0)
+    found = shutil.which(argv0)
+    if not found:
+        raise StackError(f"the rendered command needs {argv0!r}, neither in {runtime} nor on PATH")
+    return found
+
+
+def app_env(mat: Materialized, bind: str | None = None) -> dict[str, str]:
+    """The image's ENV (PATH, PYTHONPATH=/app → app/), then the Deployment's env, then the bind address."""
+    env = {
+        "PATH": f"{runtime_bin()}:/usr/local/bin:/usr/bin:/bin",
+        "PYTHONPATH": str(APP_DIR),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "HOME": str(mat.dest),
+        "LANG": "C.UTF-8",
+    }
+    env.update(mat.env({"GUNICORN_BIND": bind} if bind else None))
+    return env
+
+
+# --- MySQL -------------------------------------------------------------------------------------
+
+
+def mysqld_options(mysql: Container) -> tuple[str, list[str]]:
+    """[mysqld] lines from the mounted *.cnf files for the MariaDB runner, and the options left out.
+
+    Options go in as `loose-<name>` so the MySQL-8.4-only ones are ignored with a warning instead
+    of stopping MariaDB; the runner's own options (paths, port, bind address) are left out.
+    """
+    lines: list[str] = []
+    skipped: list[str] = []
+    for path in sorted(p for p in mysql.files if p.endswith(".cnf")):
+        section = ""
+        for raw in mysql.files[path].decode().splitlines():
+            line = raw.strip()
+            if not line or line.startswith(("#", ";")):
+                continue
+            if line.startswith("["):
+                section = line.strip("[]").strip()
+                continue
+            if line.startswith("!"):
+                skipped.append(f"{path}: {line}")
+                continue
+            name = line.split("=", 1)[0].strip()
+            if section not in ("mysqld", "server", "mysqld-8.4") or name in RUNNER_OPTIONS:
+                skipped.append(f"{path} [{section}] {line}")
+                continue
+            lines.append(line if name.startswith("loose") else f"loose-{line}")
+    return "\n".join(lines), skipped
+
+
+def _file_env(env: dict[str, str], name: str, mat: Materialized) -> str:
+    """The official image's VAR / VAR_FILE convention."""
+    if path := env.get(f"{name}_FILE"):
+        return Path(mat.host_path(path) or path).read_text().strip()
+    return env.get(name, "")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _ident(text: str) -> str:
+    return "`" + text.replace("`", "``") + "`"
+
+
+def init_database(db: MariaDB, mysql: Container, mat: Materialized, log: Path) -> None:
+    """What the official mysql image's entrypoint does on an empty data directory: database, user,
+    root password, then every init script in name order (*.sql into the database, *.sh with bash)."""
+    env = mysql.env
+    database = _file_env(env, "MYSQL_DATABASE", mat)
+    user, password = _file_env(env, "MYSQL_USER", mat), _file_env(env, "MYSQL_PASSWORD", mat)
+    root_password = _file_env(env, "MYSQL_ROOT_PASSWORD", mat)
+    if not root_password and not env.get("MYSQL_ALLOW_EMPTY_PASSWORD"):
+        raise SpecError(f"{mysql.owner}: the mysql container gets no MYSQL_ROOT_PASSWORD(_FILE); "
+                        "the official image refuses to start without one")
+    sql = []
+    if database:
+        sql.append(f"CREATE DATABASE IF NOT EXISTS {_ident(database)};")
+    if user and password:
+        sql.append(f"CREATE USER IF NOT EXISTS {_quote(user)}@'%' IDENTIFIED BY {_quote(password)};")
+        if database:
+            sql.append(f"GRANT ALL ON {_ident(database)}.* TO {_quote(user)}@'%';")
+    if root_password:
+        host = env.get("MYSQL_ROOT_HOST", "%")
+        sql.append(f"ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY {_quote(root_password)};")
+        sql.append(f"CREATE USER IF NOT EXISTS 'root'@{_quote(host)} IDENTIFIED BY {_quote(root_password)};")
+        sql.append(f"GRANT ALL ON *.* TO 'root'@{_quote(host)} WITH GRANT OPTION;")
+    sql.append("FLUSH PRIVILEGES;")
+    db.sql("\n".join(sql), via_socket=True)
+    scripts = sorted(p for p in mysql.files if p.startswith(INITDB_DIR.rstrip("/") + "/"))
+    for path in scripts:
+        host = mat.host_path(path) or path
+        with log.open("a") as out:
+            out.write(f"running init script {path}\n")
+        if path.endswith(".sql"):
+            db.sql(Path(host).read_text(), database=database, via_socket=True)
+        elif path.endswith(".sh"):
+            script_env = {**os.environ, **mat.env(), "MYSQL_UNIX_PORT": str(db.socket),
+                          "MYSQL_PWD": root_password}
+            res = subprocess.run(["bash", host], env=script_env, capture_output=True, text=True, check=False)
+            if res.returncode != 0:
+                raise StackError(f"init script {path} ({mysql.owner}) failed:\n{res.stdout}{res.stderr}")
+        else:
+            raise StackError(f"init script {path} ({mysql.owner}): only *.sql and *.sh are supported")
+
+
+# --- the stack ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """One running stack under `root`. up() starts everything or nothing; down() is idempotent."""
+
+    root: Path
+    values: list[Path] = field(default_factory=list)
+    sets: dict[str, object] = field(default_factory=dict)  # extra values by dotted key
+    keep: bool = False  # leave the files behind on down() (for debugging)
+    spec: StackSpec | None = None
+    db: MariaDB | None = None
+    app: Process | None = None
+    nginx: Process | None = None
+    app_port: int = 0
+    nginx_ports: dict[int, int] = field(default_factory=dict)
+    nginx_conf: Path | None = None
+    conf_changes: list[str] = field(default_factory=list)
+    mysqld_skipped: list[str] = field(default_factory=list)
+    _pinned: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.front_port}"
+
+    @property
+    def front_port(self) -> int:
+        """The free port that stands in for the nginx container's `http` port."""
+        assert self.spec is not None
+        http = self.spec.nginx.ports.get("http") or next(iter(self.spec.nginx.ports.values()), None)
+        if http is None or http not in self.nginx_ports:
+            raise StackError(f"{self.spec.nginx.owner}: no container port 'http' that nginx.conf listens on "
+                             f"(ports {self.spec.nginx.ports}, listens {list(self.nginx_ports)})")
+        return self.nginx_ports[http]
+
+    @property
+    def app_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.app_port}"
+
+    def render(self, app_port: int, app_version: str | None = None,
+               extra: dict[str, object] | None = None) -> StackSpec:
+        """Render with the upstream and database ports; later renders reuse the first one's
+        generated passwords, as the chart's lookup of the existing Secret does on an upgrade."""
+        assert self.db is not None
+        sets: dict[str, object] = {UPSTREAM_PORT_KEY: app_port, DB_PORT_KEY: self.db.port, **self.sets,
+                **self._pinned, **(extra or {})}
+        if app_version:
+            sets[APP_TAG_KEY] = app_version
+        spec = StackSpec.from_manifests(render(self.values, sets, self.root / "render"))
+        if not self._pinned:
+            self._pinned = generated_passwords(spec)
+        return spec
+
+    def free_app_port(self) -> int:
+        return free_port()
+
+    def up(self, timeout: float = 120) -> Stack:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.chmod(0o755)
+            self.logs.mkdir(exist_ok=True)
+            self.db = MariaDB(self.root / "db", port=free_port())
+            self.app_port = free_port()
+            self.spec = self.render(self.app_port)
+            self._start_db()
+            self.migrate(self.spec)
+            self.app = self.start_app(self.spec, self.app_port)
+            self._start_nginx()
+            wait_until(lambda: _status(self.base_url + "/readyz") == 200, timeout,
+                       f"the stack through nginx at {self.base_url}/readyz",
+                       log=self.nginx.log if self.nginx else None)
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def _start_db(self) -> None:
+        assert self.spec and self.db
+        mysql = self.spec.mysql
+        mat = Materialized(mysql, self.root / "mysql")
+        mat.write(None, None)  # read by us (the entrypoint's role), not by mariadbd
+        self.db.extra_config, self.mysqld_skipped = mysqld_options(mysql)
+        self.db.start()
+        init_database(self.db, mysql, mat, self.logs / "initdb.log")
+
+    def migrate(self, spec: StackSpec) -> None:
+        """The hook Job's command with its env and files, as its user."""
+        job = spec.migrate
+        mat = Materialized(job, self.root / f"{job.name}-job")
+        uid, gid = ids(job)
+        mat.write(uid, gid)
+        cmd = [program(job.command[0]), *job.command[1:]]
+        rc, out = run_as(cmd, self.logs / "migrate.log", uid, gid, env=app_env(mat), cwd=APP_DIR)
+        if rc != 0:
+            raise StackError(f"migration `{' '.join(job.command)}` ({job.owner}) exited {rc}:\n{out}")
+
+    def start_app(self, spec: StackSpec, port: int, timeout: float = 60) -> Process:
+        """gunicorn with the Deployment's command and env on 127.0.0.1:<port>, once /healthz is 200."""
+        app = spec.app
+        mat = Materialized(app, self.root / f"{app.name}-{port}")
+        uid, gid = ids(app)
+        mat.write(uid, gid)
+        cmd = [program(app.command[0]), *app.command[1:]]
+        proc = start_process(f"gunicorn:{port}", cmd, self.logs / f"gunicorn-{port}.log",
+                             env=app_env(mat, f"{LOOPBACK}:{port}"), cwd=APP_DIR, user=uid, group=gid)
+        try:
+            wait_until(lambda: _status(f"http://{LOOPBACK}:{port}/healthz") == 200, timeout,
+                       f"gunicorn on {LOOPBACK}:{port}", log=proc.log, alive=proc.alive)
+        except BaseException:
+            proc.stop()
+            raise
+        return proc
+
+    def write_nginx(self, spec: StackSpec) -> Path:
+        """Materialise nginx's mounts with every *.conf rewritten; returns the main config's path."""
+        nginx = spec.nginx
+        if NGINX_CONF not in nginx.files:
+            raise SpecError(f"{nginx.owner}: no ConfigMap is mounted at {NGINX_CONF} "
+                            f"(mounted files: {', '.join(sorted(nginx.files)) or 'none'})")
+        mat = Materialized(nginx, self.root / "nginx")
+        uid, gid = ids(nginx)
+        state = self.root / "nginx" / "state"
+        if not self.nginx_ports:
+            for text in (v.decode() for p, v in nginx.files.items() if p.endswith(".conf")):
+                for port in stack_nginx.listen_ports(text):
+                    self.nginx_ports.setdefault(port, free_port())
+        rewritten: dict[str, bytes] = {}
+        changes: list[str] = []
+        for path, content in nginx.files.items():
+            if path.endswith(".conf"):
+                text, ch = stack_nginx.rewrite(content.decode(), f"{nginx.owner} {path}", mat.host_path,
+                                               str(state), self.nginx_ports)
+                rewritten[path] = text.encode()
+                changes += [f"{path}: {c}" for c in ch]
+        nginx.files.update(rewritten)
+        mat.write(uid, gid)
+        for text in rewritten.values():
+            for d in stack_nginx.state_paths(text.decode()):
+                Path(d).mkdir(parents=True, exist_ok=True)
+                if uid is not None:
+                    os.chown(d, uid, gid if gid is not None else -1)
+        state.mkdir(parents=True, exist_ok=True)
+        if uid is not None:
+            os.chown(state, uid, gid if gid is not None else -1)
+        _open_dirs(self.root / "nginx")
+        self.conf_changes = changes
+        conf = Path(mat.host_path(NGINX_CONF) or "")
+        self._nginx_test(conf, uid, gid)
+        return conf
+
+    def _nginx_test(self, conf: Path, uid: int | None, gid: int | None) -> None:
+        cmd = ["nginx", "-t", "-q", "-p", str(conf.parent), "-c", str(conf), "-e", "stderr"]
+        rc, out = run_as(cmd, self.logs / "nginx-test.log", uid, gid)
+        if rc != 0:
+            raise StackError(f"nginx -t rejects the rendered configuration ({conf}):\n{out}")
+
+    def _start_nginx(self) -> None:
+        assert self.spec
+        self.nginx_conf = self.write_nginx(self.spec)
+        uid, gid = ids(self.spec.nginx)
+        cmd = ["nginx", "-p", str(self.nginx_conf.parent), "-c", str(self.nginx_conf), "-e", "stderr"]
+        if "daemon off" not in self.nginx_conf.read_text():
+            cmd += ["-g", "daemon off;"]
+        self.nginx = start_process("nginx", cmd, self.logs / "nginx.log", user=uid, group=gid)
+        wait_until(lambda: port_open(self.front_port), 30, f"nginx on {LOOPBACK}:{self.front_port}",
+                   log=self.nginx.log, alive=self.nginx.alive)
+
+    def reload_nginx(self, spec: StackSpec | None = None, timeout: float = 30) -> None:
+        """Write the configuration (of `spec`, else the current one) and reload gracefully (SIGHUP);
+        returns when every worker from before the reload has exited."""
+        assert self.nginx and self.spec
+        if spec is not None:
+            self.write_nginx(spec)
+        old = set(children(self.nginx.pid))
+        self.nginx.popen.send_signal(signal.SIGHUP)
+        master = self.nginx
+
+        def reloaded() -> bool:
+            now = set(children(master.pid))
+            return bool(now) and not old & now
+
+        wait_until(reloaded, timeout, "nginx reload (old workers to finish)", log=master.log,
+                   alive=master.alive)
+
+    def down(self) -> None:
+        for proc in (self.nginx, self.app):
+            if proc:
+                proc.stop()
+        if self.db:
+            self.db.stop()
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def processes(self) -> dict[str, int]:
+        out = {}
+        for name, proc in (("nginx", self.nginx), ("gunicorn", self.app),
+                           ("mariadb", self.db.process if self.db else None)):
+            if proc and proc.alive():
+                out[name] = proc.pid
+        return out
+
+    def state(self) -> dict[str, Any]:
+        """What `stack down` in another shell needs, and what a developer wants to see."""
+        return {"supervisor_pid": os.getpid(), "root": str(self.root), "url": self.base_url,
+                "app_url": self.app_url, "db_port": self.db.port if self.db else None,
+                "nginx_ports": {str(k): v for k, v in self.nginx_ports.items()}, "pids": self.processes()}
+
+
+def run_as(cmd: list[str], log: Path, uid: int | None, gid: int | None, *, env: dict[str, str] | None = None,
+           cwd: Path | None = None, timeout: float = 300) -> tuple[int, str]:
+    """Run to completion as uid/gid, output into `log` (a file that user owns, so programs that
+    reopen /dev/stdout by path, like nginx, can); returns the exit code and this run's output."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.touch()
+    if uid is not None:
+        os.chown(log, uid, gid if gid is not None else -1)
+    start = log.stat().st_size
+    with log.open("ab") as out:
+        res = subprocess.run(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
+                             user=uid, group=gid, extra_groups=[] if gid is not None else None, check=False)
+    with log.open("rb") as f:
+        f.seek(start)
+        return res.returncode, f.read().decode(errors="replace").strip()
+
+
+def generated_passwords(spec: StackSpec) -> dict[str, object]:
+    """--set values that keep the mysql Secret's passwords across renders (the chart generates them
+    when unset; in a cluster its lookup finds the existing Secret, here we hand them back)."""
+    for m in spec.render.workloads(("Secret",)):
+        data = spec.render.data("Secret", m.name, "the stack")
+        if {"mysql-root-password", "mysql-password"} <= data.keys():
+            return {"mysql.auth.rootPassword": data["mysql-root-password"].decode(),
+                    "mysql.auth.password": data["mysql-password"].decode()}
+    return {}
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of a process (nginx workers of a master), from /proc."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                out.append(int(stat.parent.name))
+    return out
+
+
+def _status(url: str) -> int:
+    try:
+        return requests.get(url, timeout=3).status_code
+    except requests.RequestException:
+        return 0
+
+
+def new_root() -> Path:
+    return Path(tempfile.mkdtemp(prefix="webstack-stack-"))
+
+
+@contextlib.contextmanager
+def running(values: list[Path] | None = None, sets: dict[str, object] | None = None, keep: bool = False):
+    """A stack for the length of a with-block."""
+    stack = Stack(new_root(), list(values or []), dict(sets or {}), keep=keep)
+    stack.up()
+    try:
+        yield stack
+    finally:
+        stack.down()
+
+
+# --- state file for `stack down` from another shell ------------------------------------------------
+
+
+def write_state(path: Path, stack: Stack) -> None:
+    from webstack.report import write_atomic
+
+    write_atomic(path, json.dumps(stack.state(), indent=2) + "\n")
+
+
+def stop_from_state(path: Path, timeout: float = 60) -> str:
+    """Stop the stack a state file describes: ask its `stack up` to tear down (SIGTERM), or, if that
+    process is gone, stop the recorded processes and remove the files ourselves."""
+    from webstack.errors import InputError
+
+    if not path.is_file():
+        raise InputError(f"{path}: no stack state file (is a `webstack stack up` running?)")
+    try:
+        state = json.loads(path.read_text())
+        sup, root, pids = int(state["supervisor_pid"]), Path(state["root"]), dict(state["pids"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a stack state file: expected JSON with supervisor_pid, root and "
+                         f"pids ({exc})") from exc
+    if _cmdline(sup).find("webstack") != -1:
+        os.kill(sup, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _cmdline(sup):
+            time.sleep(0.2)
+        if not _cmdline(sup):
+            path.unlink(missing_ok=True)
+            return f"stopped `stack up` (pid {sup})"
+        raise StackError(f"`stack up` (pid {sup}) did not stop within {timeout:.0f}s")
+    stopped = []
+    expected = {"nginx": "nginx", "gunicorn": "gunicorn", "mariadb": "mariadbd"}
+    for name, pid in pids.items():
+        cmdline = _cmdline(int(pid))
+        if expected.get(name, name) in cmdline and str(root) in cmdline + _environ(int(pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGTERM)
+                stopped.append(f"{name} ({pid})")
+    if root.name.startswith("webstack-stack-"):
+        shutil.rmtree(root, ignore_errors=True)
+    path.unlink(missing_ok=True)
+    return f"`stack up` was gone; stopped {', '.join(stopped) or 'nothing'} and removed {root}"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _environ(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+

@@ -1,0 +1,149 @@
+"""Values files: loading with clear errors, line numbers for dotted paths, helm's merge, the ci matrix.
+
+A ValuesSet is what one `helm template` run gets: a name and the user files layered in order over
+the chart's defaults. The matrix is the defaults plus every ci/*-values.yaml (chart-testing convention).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from webstack.errors import InputError
+
+PathPart = str | int
+
+
+@dataclass(frozen=True)
+class ValuesSet:
+    name: str
+    files: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class ValuesFile:
+    """A parsed values file and its YAML node tree (for line numbers)."""
+
+    path: Path
+    data: dict[str, Any]
+    node: yaml.Node | None
+
+    def line_of(self, parts: list[PathPart]) -> int | None:
+        """1-based line of the deepest key of `parts` present in this file, None when absent."""
+        node, line = self.node, None
+        for part in parts:
+            if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+                for k, v in node.value:
+                    if k.value == part:
+                        node, line = v, k.start_mark.line + 1
+                        break
+                else:
+                    return line
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                return line
+        return line
+
+    def has(self, parts: list[PathPart]) -> bool:
+        cur: Any = self.data
+        for part in parts:
+            if (isinstance(cur, dict) and isinstance(part, str) and part in cur) or (
+                isinstance(cur, list) and isinstance(part, int) and part < len(cur)
+            ):
+                cur = cur[part]
+            else:
+                return False
+        return True
+
+
+def load(path: Path) -> ValuesFile:
+    """Read one values file; a missing file, bad YAML or a non-mapping is an InputError naming the place."""
+    if not path.is_file():
+        raise InputError(f"{path}: values file does not exist")
+    text = path.read_text()
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        raise InputError(f"{path}{yaml_error_place(exc)}") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: YAML error: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{path}:1: expected a mapping of values at the top level, found {type(data).__name__}"
+        )
+    return ValuesFile(path=path, data=data, node=node)
+
+
+def yaml_error_place(exc: yaml.MarkedYAMLError) -> str:
+    """`:line:col: YAML syntax error: <problem> (<context> at line N)`, lines 1-based."""
+    mark = exc.problem_mark or exc.context_mark
+    where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+    context = ""
+    if exc.context and exc.context_mark and exc.context_mark is not mark:
+        context = f" ({exc.context} started at line {exc.context_mark.line + 1})"
+    return f"{where}: YAML syntax error: {exc.problem or exc}{context}"
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """helm's coalescing: maps merge key by key, anything else replaces, null deletes the key."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def dotted(parts: list[PathPart] | tuple[PathPart, ...]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (p if not out else f".{p}")
+    return out or "(top level)"
+
+
+def set_name(path: Path) -> str:
+    name = path.name
+    for suffix in ("-values.yaml", "-values.yml", ".yaml", ".yml"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def matrix(chart_dir: Path) -> list[ValuesSet]:
+    """The chart defaults, then every ci/*-values.yaml, in name order."""
+    sets = [ValuesSet("default")]
+    sets += [ValuesSet(set_name(p), (p,)) for p in sorted((chart_dir / "ci").glob("*-values.yaml"))]
+    return sets
+
+
+def select(chart_dir: Path, files: list[Path] | None, use_matrix: bool) -> list[ValuesSet]:
+    """What the CLI asked for: --values files (one set), the matrix, or both."""
+    sets = matrix(chart_dir) if use_matrix else []
+    if files:
+        sets.append(ValuesSet("custom" if use_matrix else set_name(files[-1]), tuple(files)))
+    return sets or [ValuesSet("default")]
+
+
+def defaults_of(chart_dir: Path) -> ValuesFile:
+    path = chart_dir / "values.yaml"
+    return load(path) if path.is_file() else ValuesFile(path, {}, None)
+
+
+def merged(chart_dir: Path, vs: ValuesSet) -> dict[str, Any]:
+    """The umbrella's values as helm sees them for this set (defaults, then each file in order)."""
+    out = defaults_of(chart_dir).data
+    for f in vs.files:
+        out = merge(out, load(f).data)
+    return out

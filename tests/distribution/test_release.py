@@ -1,0 +1,187 @@
+"""Version policy and Artifact Hub metadata (appVersion, CHANGELOG, annotations, images), real chart too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from webstack import changelog, package, release
+from webstack.errors import InputError
+from webstack.paths import APP_DIR, CHART_DIR, SUBCHARTS
+
+
+def _rules(chart: Path, app_version: Path | None = None) -> list[str]:
+    return [f.rule for f in release.findings(chart, package.chart_metadata(chart), app_version)]
+
+
+def _edit_chart(chart: Path, edit) -> None:
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    edit(meta)
+    (chart / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
+def _real_chart() -> Path:
+    if not (CHART_DIR / "Chart.yaml").is_file():
+        pytest.fail(f"{CHART_DIR / 'Chart.yaml'} is missing: the real chart must exist for this test",
+                    pytrace=False)
+    return CHART_DIR
+
+
+# -- the real chart -------------------------------------------------------------------------------------
+
+
+def test_real_chart_meets_every_release_rule():
+    chart = _real_chart()
+    assert release.findings(chart, package.chart_metadata(chart), APP_DIR / "VERSION") == []
+
+
+def test_real_chart_app_version_equals_app_version_file():
+    meta = package.chart_metadata(_real_chart())
+    assert str(meta["appVersion"]) == (APP_DIR / "VERSION").read_text().strip()
+
+
+def test_real_chart_annotations_match_changelog_latest_entry():
+    chart = _real_chart()
+    meta = package.chart_metadata(chart)
+    latest = changelog.latest(chart / "CHANGELOG.md")
+    assert latest.version == meta["version"]
+    changes = yaml.safe_load(meta["annotations"]["artifacthub.io/changes"])
+    assert changes == changelog.artifacthub_changes(latest)
+    assert all(c["kind"] in changelog.KINDS and c["description"] for c in changes)
+    assert meta["annotations"]["artifacthub.io/license"]
+
+
+def _default_image(chart: Path, sub: str) -> str:
+    """registry/repository:tag from the subchart's values.yaml under the umbrella's overrides."""
+    sub_dir = chart / "charts" / sub
+    image = dict(yaml.safe_load((sub_dir / "values.yaml").read_text())["image"])
+    umbrella = yaml.safe_load((chart / "values.yaml").read_text())
+    image.update(((umbrella.get(sub) or {}).get("image")) or {})
+    registry = umbrella.get("global", {}).get("imageRegistry") or image.get("registry")
+    tag = image.get("tag") or yaml.safe_load((sub_dir / "Chart.yaml").read_text())["appVersion"]
+    name = f"{registry}/{image['repository']}" if registry else image["repository"]
+    return f"{name}@{image['digest']}" if image.get("digest") else f"{name}:{tag}"
+
+
+def test_real_chart_images_annotation_matches_values_defaults():
+    chart = _real_chart()
+    meta = package.chart_metadata(chart)
+    listed = sorted(i["image"] for i in yaml.safe_load(meta["annotations"]["artifacthub.io/images"]))
+    from_values = sorted({_default_image(chart, sub) for sub in SUBCHARTS})
+    assert listed == from_values
+    assert listed == release.rendered_images(chart)  # and that is what the chart really runs
+
+
+def test_real_chart_packages_signed_and_verifies(cli, gpg_key, tmp_path):
+    """The umbrella itself: dependency build, sign, index, verify; every subchart stored once."""
+    import tarfile
+
+    _real_chart()
+    out = tmp_path / "dist"
+    res = cli("package", "--output", out, "--sign", "--key", gpg_key.name, "--keyring", gpg_key.secring,
+              "--base-url", "https://charts.example.invalid")
+    assert res.rc == 0, res.err
+    meta = package.chart_metadata(CHART_DIR)
+    tgz = out / f"webstack-{meta['version']}.tgz"
+    with tarfile.open(tgz) as tar:
+        names = tar.getnames()
+    assert len(names) == len(set(names))
+    for sub in SUBCHARTS:
+        assert f"webstack/charts/{sub}/Chart.yaml" in names
+    assert cli("package", "verify", tgz, "--keyring", gpg_key.pubring).rc == 0
+
+
+# -- the rules, on the fixture chart --------------------------------------------------------------------
+
+
+def test_fixture_chart_meets_every_release_rule(demo_chart, app_version):
+    assert _rules(demo_chart, app_version) == []
+
+
+def test_app_version_mismatch_is_found(demo_chart, tmp_path):
+    other = tmp_path / "OTHER_VERSION"
+    other.write_text("2.0.0\n")
+    findings = release.findings(demo_chart, package.chart_metadata(demo_chart), other)
+    assert [f.rule for f in findings] == ["app-version"]
+    assert "appVersion is '1.0.0'" in findings[0].message and "'2.0.0'" in findings[0].message
+
+
+def test_changelog_without_entry_for_chart_version_is_found(demo_chart, app_version):
+    _edit_chart(demo_chart, lambda m: m.update(version="1.1.0"))
+    assert _rules(demo_chart, app_version) == ["changelog-version"]
+
+
+def test_changes_annotation_out_of_date_is_found(demo_chart, app_version):
+    text = (demo_chart / "CHANGELOG.md").read_text()
+    (demo_chart / "CHANGELOG.md").write_text(text.replace("### Added\n", "### Added\n\n- A second change.\n"))
+    assert _rules(demo_chart, app_version) == ["artifacthub-changes"]
+
+
+def test_images_annotation_not_matching_defaults_is_found(demo_chart, app_version):
+    values = (demo_chart / "charts" / "web" / "values.yaml").read_text()
+    (demo_chart / "charts" / "web" / "values.yaml").write_text(values.replace('"1.37"', '"1.38"'))
+    umbrella = (demo_chart / "values.yaml").read_text()
+    (demo_chart / "values.yaml").write_text(umbrella.replace('"1.37"', '"1.38"'))
+    findings = release.findings(demo_chart, package.chart_metadata(demo_chart), app_version)
+    assert [f.rule for f in findings] == ["artifacthub-images"]
+    assert "busybox:1.38" in findings[0].message
+
+
+def test_missing_annotations_are_found(demo_chart, app_version):
+    _edit_chart(demo_chart, lambda m: m.pop("annotations"))
+    assert sorted(_rules(demo_chart, app_version)) == ["artifacthub-changes", "artifacthub-images",
+                                                       "artifacthub-license"]
+
+
+def test_annotation_that_is_not_a_yaml_list_is_an_input_error(demo_chart, app_version):
+    _edit_chart(demo_chart, lambda m: m["annotations"].update({"artifacthub.io/images": "image: x"}))
+    match = r"Chart.yaml: \.annotations\.artifacthub\.io/images: expected a YAML list"
+    with pytest.raises(InputError, match=match):
+        _rules(demo_chart, app_version)
+
+
+def test_package_refuses_to_build_when_release_rules_are_broken(cli, demo_chart, app_version, tmp_path):
+    _edit_chart(demo_chart, lambda m: m.update(version="1.1.0"))
+    res = cli("package", "--chart", demo_chart, "--output", tmp_path / "dist",
+              "--app-version-file", app_version)
+    assert res.rc == 1
+    assert "changelog-version" in res.err and "not packaged: 1 release rule(s) broken" in res.err
+    assert not (tmp_path / "dist").exists()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("## 1.0.0\n", "expected a release heading"),
+    ("## [1.0.0]\n### Added\n- x\n", "has no date"),
+    ("## [1.0.0] - 2026-01-01\n### Improved\n- x\n", "expected a section heading"),
+    ("## [1.0.0] - 2026-01-01\n- x\n", "is not under a release and section heading"),
+    ("# Changelog\n", "no released version"),
+])
+def test_malformed_changelog_names_file_and_line(tmp_path, text, message):
+    path = tmp_path / "CHANGELOG.md"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message) as info:
+        changelog.latest(path)
+    assert str(path) in str(info.value)
+
+
+def test_changelog_parses_sections_and_wrapped_bullets(tmp_path):
+    path = tmp_path / "CHANGELOG.md"
+    path.write_text("# Changelog\n\n## [Unreleased]\n\n### Added\n\n- not yet\n\n"
+                    "## [1.1.0] - 2026-02-01\n\n### Fixed\n\n- one long line\n  wrapped here.\n\n"
+                    "### Security\n\n- patched\n\n## [1.0.0] - 2026-01-01\n\n### Added\n\n- first\n")
+    releases = changelog.parse(path)
+    assert [r.version for r in releases] == ["1.1.0", "1.0.0"]
+    assert changelog.artifacthub_changes(releases[0]) == [
+        {"kind": "fixed", "description": "one long line wrapped here."},
+        {"kind": "security", "description": "patched"},
+    ]
+
+
+def test_version_bump_rule_is_shared_with_lint(cli, tmp_path):
+    """`--base-ref` runs webstack.versioning's rule (the one `webstack lint` uses); a bad ref is exit 2."""
+    _real_chart()
+    res = cli("package", "--output", tmp_path / "dist", "--base-ref", "no-such-ref-anywhere")
+    assert res.rc == 2
+    assert "--base-ref 'no-such-ref-anywhere': not a commit" in res.err
