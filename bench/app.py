@@ -21,11 +21,11 @@ SEED_NOTES = 200
 # wrk prints one JSON line at the end; latencies are in microseconds.
 REPORT_LUA = """
 done = function(summary, latency, requests)
-  io.write(string.format('{"requests": %d, "duration_us": %d, "errors": %d, "p50_us": %d, "p99_us": %d}\\n',
-    summary.requests, summary.duration,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status
-      + summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99)))
+  local e = summary.errors
+  io.write(string.format('{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
+    .. '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.status, e.timeout))
 end
 """
 POST_LUA = """
@@ -48,7 +48,8 @@ def wrk(url: str, script: Path) -> dict[str, float]:
     stats = json.loads(res.stdout.strip().splitlines()[-1])
     seconds = stats["duration_us"] / 1e6
     return {"rps": stats["requests"] / seconds, "p50_ms": stats["p50_us"] / 1000,
-            "p99_ms": stats["p99_us"] / 1000, "errors": stats["errors"], "requests": stats["requests"]}
+            "p99_ms": stats["p99_us"] / 1000, "errors": sum(stats["errors"].values()),
+            "requests": stats["requests"], "error_kinds": {k: v for k, v in stats["errors"].items() if v}}
 
 
 def run() -> dict[str, dict[str, float]]:
@@ -97,4 +98,7 @@ def run() -> dict[str, dict[str, float]]:
               f"{r['rps'] / anchor:>11.2f}x")
     list_rps, create_rps = rows["list 20 (GET /api/notes)"]["rps"], rows["create (POST /api/notes)"]["rps"]
     print(f"create/list throughput ratio: {create_rps / list_rps:.2f}")
+    for name, r in rows.items():
+        if r["errors"]:
+            print(f"{name}: errors {r['error_kinds']} of {r['requests']:.0f} requests")
     return rows

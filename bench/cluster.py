@@ -33,19 +33,32 @@ def run() -> dict[str, float]:
     table = Table(title="cluster tier on kwok (real chart)")
     for col in ("step", "result", "seconds", "goal", "ratio to goal"):
         table.add_column(col, justify="right" if col in ("seconds", "goal", "ratio to goal") else "left")
-    table.add_row("cluster up", by["cluster up"].result, f"{up_s:.1f}", f"{START_GOAL_S:.0f}",
-                  f"{up_s / START_GOAL_S:.2f}")
+    table.add_row(
+        "cluster up",
+        by["cluster up"].result,
+        f"{up_s:.1f}",
+        f"{START_GOAL_S:.0f}",
+        f"{up_s / START_GOAL_S:.2f}",
+    )
     for s in lifecycle:
-        table.add_row(f"  {s.name}", s.result, f"{s.seconds:.1f}", "", f"{s.seconds / life_s:.0%} of lifecycle"
-                      if life_s else "")
-    table.add_row("lifecycle total", "", f"{life_s:.1f}", f"{LIFECYCLE_GOAL_S:.0f}",
-                  f"{life_s / LIFECYCLE_GOAL_S:.2f}")
+        table.add_row(
+            f"  {s.name}",
+            s.result,
+            f"{s.seconds:.1f}",
+            "",
+            f"{s.seconds / life_s:.0%} of lifecycle" if life_s else "",
+        )
+    table.add_row(
+        "lifecycle total", "", f"{life_s:.1f}", f"{LIFECYCLE_GOAL_S:.0f}", f"{life_s / LIFECYCLE_GOAL_S:.2f}"
+    )
     table.add_row("cluster down", by["cluster down"].result, f"{by['cluster down'].seconds:.1f}", "", "")
     table.add_row("wall clock (start to torn down)", "", f"{wall:.1f}", "", "")
     Console(width=140).print(table)
-    print("chart-testing comparison: `ct install --upgrade` is sequential per chart/values file and waits "
-          "for Deployments only; this run waits for StatefulSets and hook Jobs too and adds rollback, "
-          "a rejected upgrade and uninstall checks (ct cannot run here: it shells out to kubectl).")
+    print(
+        "chart-testing comparison: `ct install --upgrade` is sequential per chart/values file and waits "
+        "for Deployments only; this run waits for StatefulSets and hook Jobs too and adds rollback, "
+        "a rejected upgrade and uninstall checks (ct cannot run here: it shells out to kubectl)."
+    )
     failed = [s.name for s in steps if s.result == "failed"]
     if failed:
         raise RuntimeError(f"lifecycle steps failed: {', '.join(failed)}")

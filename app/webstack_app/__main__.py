@@ -1,4 +1,4 @@
-"""`python -m webstack_app migrate [--revision REV] [--lock-timeout S]`.
+"""`python -m webstack_app migrate [--revision REV] [--lock-timeout S] [--wait S]`.
 
 The chart's migration Job runs this; exit 0 done, 1 migration failed, 2 bad configuration.
 """
@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--revision", default="head", help="target revision (default: head)")
     m.add_argument("--lock-timeout", type=int, default=300,
                    help="seconds to wait for a concurrent migration to finish (default: 300)")
+    m.add_argument("--wait", type=int, default=60,
+                   help="seconds to keep retrying while the database does not accept connections yet "
+                        "(default: 60; the install-time Job may start before MySQL)")
     args = parser.parse_args(argv)
     try:
         config = config_mod.from_env()
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(config.log_level)
     try:
-        migrate(config, args.revision, args.lock_timeout)
+        migrate(config, args.revision, args.lock_timeout, wait=args.wait)
     except MigrationError as exc:
         log.error(str(exc))
         return 1

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 log = logging.getLogger("webstack_app")
 
@@ -31,10 +31,12 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:
-        status = exc.code or 500
-        response, status = error_response(exc.description or exc.name, status)
-        if status == 405 and exc.get_response().headers.get("Allow"):
-            response.headers["Allow"] = exc.get_response().headers["Allow"]
+        message = exc.description or exc.name
+        if isinstance(exc, RequestEntityTooLarge):
+            message = f"request body larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes"
+        response, status = error_response(message, exc.code or 500)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response, status
 
     @app.errorhandler(OperationalError)

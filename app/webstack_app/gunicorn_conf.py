@@ -2,10 +2,10 @@
 
     gunicorn -c python:webstack_app.gunicorn_conf webstack_app.wsgi:app
 
-
 Built for a read-only root filesystem: the worker heartbeat files live in GUNICORN_WORKER_TMP_DIR
 (default /dev/shm, or an emptyDir), the control socket (which would write under $HOME) is off,
-and logs go to stdout/stderr as JSON.
+and logs go to stdout/stderr as JSON. With more than one worker, metrics are shared through
+PROMETHEUS_MULTIPROC_DIR, by default a folder inside GUNICORN_WORKER_TMP_DIR.
 """
 
 from __future__ import annotations
@@ -17,9 +17,6 @@ import sys
 from typing import Any
 
 from gunicorn.glogging import Logger
-
-from webstack_app.config import ConfigError, from_env
-from webstack_app.logs import JsonFormatter
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:
@@ -33,6 +30,44 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+bind = [os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")]
+workers = _int("GUNICORN_WORKERS", 2, minimum=1)
+threads = _int("GUNICORN_THREADS", 4, minimum=1)
+worker_class = "gthread"
+timeout = _int("GUNICORN_TIMEOUT", 30, minimum=1)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 25, minimum=1)
+keepalive = _int("GUNICORN_KEEPALIVE", 5, minimum=1)
+worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", "/dev/shm")
+if not os.path.isdir(worker_tmp_dir) or not os.access(worker_tmp_dir, os.W_OK):
+    sys.exit(f"webstack_app: configuration error: GUNICORN_WORKER_TMP_DIR={worker_tmp_dir}: "
+             "expected a writable directory (/dev/shm or an emptyDir)")
+control_socket_disable = True  # it would write under $HOME, read-only in the pod
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+proc_name = "webstack_app"
+# nginx in front sets X-Forwarded-*; trust it only from the addresses given (default: loopback).
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# Reject absurd request lines/headers early (nginx limits them too).
+limit_request_line = 8190
+limit_request_fields = 100
+
+if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Each worker counts alone otherwise, and /metrics would show whichever worker answered.
+    # Set before webstack_app (and so prometheus_client) is imported: the mode is chosen at import.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(worker_tmp_dir, "prometheus-multiproc")
+
+from webstack_app.config import ConfigError, from_env  # noqa: E402 - after the metrics mode is set
+from webstack_app.logs import JsonFormatter  # noqa: E402
+
+# Check the app's environment in the master, before binding: one clear line instead of every
+# worker failing to boot with a traceback.
+try:
+    from_env()
+except ConfigError as exc:
+    sys.exit(f"webstack_app: configuration error: {exc}")
+
+
 class JsonLogger(Logger):
     """gunicorn's logger with one JSON object per line: the error log and the access log."""
 
@@ -44,10 +79,18 @@ class JsonLogger(Logger):
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: dt.timedelta) -> None:
         if not self.access_log_enabled:
             return
-        headers = dict(resp.headers) if isinstance(resp.headers, dict) else {
-            k.lower(): v for k, v in resp.headers}
+        try:  # a log line must never break a response
+            entry = self.access_entry(resp, environ, request_time)
+            self.access_log.info(json.dumps(entry, ensure_ascii=False))
+        except Exception:
+            self.exception("access log failed")
+
+    @staticmethod
+    def access_entry(resp: Any, environ: dict[str, Any], request_time: dt.timedelta) -> dict[str, Any]:
+        headers = {k.lower(): v for k, v in (resp.headers.items() if isinstance(resp.headers, dict)
+                                            else resp.headers)}
         status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
-        entry = {
+        return {
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             "level": "INFO",
             "logger": "gunicorn.access",
@@ -64,41 +107,9 @@ class JsonLogger(Logger):
             "user_agent": environ.get("HTTP_USER_AGENT"),
             "pid": os.getpid(),
         }
-        try:
-            self.access_log.info(json.dumps(entry, ensure_ascii=False))
-        except Exception:  # a log line must never break a response
-            self.exception("access log failed")
 
 
-# Check the app's environment in the master, before binding: one clear line instead of every
-# worker failing to boot with a traceback.
-try:
-    from_env()
-except ConfigError as exc:
-    sys.exit(f"webstack_app: configuration error: {exc}")
-
-bind = [os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")]
-workers = _int("GUNICORN_WORKERS", 2, minimum=1)
-threads = _int("GUNICORN_THREADS", 4, minimum=1)
-worker_class = "gthread"
-timeout = _int("GUNICORN_TIMEOUT", 30, minimum=1)
-graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 25, minimum=1)
-keepalive = _int("GUNICORN_KEEPALIVE", 5, minimum=1)
-worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", "/dev/shm")
-if not os.path.isdir(worker_tmp_dir) or not os.access(worker_tmp_dir, os.W_OK):
-    sys.exit(f"webstack_app: configuration error: GUNICORN_WORKER_TMP_DIR={worker_tmp_dir}: "
-             "expected a writable directory (/dev/shm or an emptyDir)")
-control_socket_disable = True  # it would write under $HOME, read-only in the pod
 logger_class = JsonLogger
-accesslog = "-"
-errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-proc_name = "webstack_app"
-# nginx in front sets X-Forwarded-*; trust it only from the addresses given (default: loopback).
-forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
-# Reject absurd request lines/headers early (nginx limits them too).
-limit_request_line = 8190
-limit_request_fields = 100
 
 
 def on_starting(server: Any) -> None:

@@ -5,6 +5,7 @@ or a Job racing a manual run) apply each revision exactly once. Idempotent: at h
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,10 +50,27 @@ def head() -> str:
     return head_rev
 
 
-def migrate(config: Config, revision: str = "head", lock_timeout: int = 300) -> MigrationResult:
+def wait_for_database(engine: sa.engine.Engine, seconds: float, where: str) -> None:
+    """On install the migration Job can start before MySQL accepts connections: retry until `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            db.ping(engine)
+            return
+        except sa.exc.OperationalError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.info("waiting for the database", extra={"database": where, "detail": str(exc.orig)[:200]})
+            time.sleep(2)
+
+
+def migrate(config: Config, revision: str = "head", lock_timeout: int = 300,
+            wait: float = 0) -> MigrationResult:
     """Upgrade (or downgrade, for a named older revision) the schema while holding GET_LOCK."""
     engine = db.make_engine(config)
+    where = f"{config.db_host}:{config.db_port}/{config.db_name}"
     try:
+        wait_for_database(engine, wait, where)
         with engine.connect() as conn:
             got = conn.execute(sa.text("SELECT GET_LOCK(:name, :timeout)"),
                                {"name": LOCK_NAME, "timeout": lock_timeout}).scalar()
@@ -75,7 +93,7 @@ def migrate(config: Config, revision: str = "head", lock_timeout: int = 300) -> 
                 conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK_NAME})
                 conn.commit()
     except sa.exc.SQLAlchemyError as exc:
-        raise MigrationError(f"migration failed on {config.db_host}:{config.db_port}/{config.db_name}: "
+        raise MigrationError(f"migration failed on {where}: "
                              f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
     finally:
         engine.dispose()

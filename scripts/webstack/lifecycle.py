@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 import copy
 import logging
+import re
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -28,9 +30,9 @@ import yaml
 
 from webstack.cluster import Cluster, private_dir
 from webstack.cluster import inspect as kinspect
-from webstack.cluster.kube import Kube, connect, create_namespace, delete_namespace
+from webstack.cluster.kube import Kube, connect, create_namespace, delete_namespaces
 from webstack.cluster.scenario import Scenario, merge
-from webstack.errors import ClusterError, HelmError, WebstackError
+from webstack.errors import ClusterError, HelmError, InputError, WebstackError
 from webstack.paths import REPO_ROOT
 from webstack.report import Step
 
@@ -69,14 +71,25 @@ def bump_patch(version: str) -> str:
 
 
 def bumped_chart(chart: Path, dest: Path) -> tuple[Path, str]:
-    """A copy of the chart whose appVersion (hence default image tag) and version go up one patch."""
+    """A copy of the chart as a new app release: appVersion (hence the default image tag) + 1 patch.
+
+    The app's version is the umbrella's appVersion and that of every subchart carrying the same
+    appVersion (the flask subchart: its image tag defaults to its own .Chart.AppVersion); the chart
+    versions go up one patch too. Subcharts of other apps (mysql, nginx) keep theirs.
+    """
     out = dest / chart.name
     shutil.copytree(chart, out, symlinks=True)
-    meta = yaml.safe_load((out / "Chart.yaml").read_text())
-    meta["appVersion"] = bump_patch(str(meta.get("appVersion", "0.0.0")))
-    meta["version"] = bump_patch(str(meta["version"]))
-    (out / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-    return out, meta["appVersion"]
+    top = yaml.safe_load((out / "Chart.yaml").read_text())
+    old = str(top.get("appVersion", "0.0.0"))
+    new = bump_patch(old)
+    for path in [out / "Chart.yaml", *sorted((out / "charts").glob("*/Chart.yaml"))]:
+        meta = yaml.safe_load(path.read_text())
+        if path.parent == out or str(meta.get("appVersion")) == old:
+            meta["appVersion"] = new
+            if path.parent == out:
+                meta["version"] = bump_patch(str(meta["version"]))
+            path.write_text(yaml.safe_dump(meta, sort_keys=False))
+    return out, new
 
 
 def chart_at_ref(ref: str, chart_in_repo: str, dest: Path) -> Path:
@@ -84,19 +97,32 @@ def chart_at_ref(ref: str, chart_in_repo: str, dest: Path) -> Path:
 
     Skip when the ref has no chart yet (the repository's first chart commit is recent).
     """
-    probe = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-                           capture_output=True, text=True, check=False)
+    probe = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if probe.returncode != 0:
         raise Skip(f"git ref {ref!r} does not exist in {REPO_ROOT}")
-    has = subprocess.run(["git", "-C", str(REPO_ROOT), "cat-file", "-e", f"{ref}:{chart_in_repo}/Chart.yaml"],
-                         capture_output=True, check=False)
+    has = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "cat-file", "-e", f"{ref}:{chart_in_repo}/Chart.yaml"],
+        capture_output=True,
+        check=False,
+    )
     if has.returncode != 0:
-        raise Skip(f"{chart_in_repo} does not exist at {ref} ({probe.stdout.strip()[:12]}): "
-                   "no earlier chart version to upgrade from")
+        raise Skip(
+            f"{chart_in_repo} does not exist at {ref} ({probe.stdout.strip()[:12]}): "
+            "no earlier chart version to upgrade from"
+        )
     archive = dest / "base.tar"
     with archive.open("wb") as out:
-        res = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", "--format=tar", ref, chart_in_repo],
-                             stdout=out, stderr=subprocess.PIPE, check=False)
+        res = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", ref, chart_in_repo],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
     if res.returncode != 0:
         raise ClusterError(f"git archive {ref} {chart_in_repo} failed: {res.stderr.decode().strip()}")
     with tarfile.open(archive) as tar:
@@ -121,6 +147,7 @@ class Lifecycle:
     values: dict[int, dict[str, Any]] = field(default_factory=dict)
     secret_names: list[str] = field(default_factory=list)
     app_version: str = ""
+    new_version: str = ""
     installed: bool = False
     port_forward: subprocess.Popen[bytes] | None = None
     base_url: str = ""
@@ -173,14 +200,29 @@ class Lifecycle:
 
         return _run(get())
 
-    def upgrade(self, chart: Path, values: dict[str, Any], *, timeout: str, rollback_on_failure: bool = False,
-                namespace: str | None = None, release: str | None = None) -> Any:
+    def upgrade(
+        self,
+        chart: Path,
+        values: dict[str, Any],
+        *,
+        timeout: str,
+        rollback_on_failure: bool = False,
+        namespace: str | None = None,
+        release: str | None = None,
+    ) -> Any:
         async def go() -> Any:
             client = self.helm()
             loaded = await client.get_chart(chart)
             return await client.install_or_upgrade_release(
-                release or self.scenario.release, loaded, values, namespace=namespace or self.namespace,
-                create_namespace=False, wait=True, timeout=timeout, rollback_on_failure=rollback_on_failure)
+                release or self.scenario.release,
+                loaded,
+                values,
+                namespace=namespace or self.namespace,
+                create_namespace=False,
+                wait=True,
+                timeout=timeout,
+                rollback_on_failure=rollback_on_failure,
+            )
 
         return _run(go())
 
@@ -200,25 +242,34 @@ class Lifecycle:
             self.installed = True  # from here on the release may exist, even if the install fails
             rev = self.upgrade(sc.chart, sc.install, timeout=sc.timeout)
         except Exception as exc:
-            raise Failed(f"helm install failed: {_first_lines(helm_message(exc))}\n"
-                         f"{kinspect.diagnose(self.k, self.namespace)}") from exc
+            raise Failed(
+                f"helm install failed: {_first_lines(helm_message(exc))}\n"
+                f"{kinspect.diagnose(self.k, self.namespace)}"
+            ) from exc
         if rev.revision != 1 or rev.status.value != "deployed":
             raise Failed(f"expected revision 1 deployed, got revision {rev.revision} {rev.status.value}")
-        self.secret_names = [o["metadata"]["name"] for o in _run(rev.resources()) if o and o.get("kind") == "Secret"]
+        self.secret_names = [
+            o["metadata"]["name"] for o in _run(rev.resources()) if o and o.get("kind") == "Secret"
+        ]
         self.values[1] = self.revision_values(1)
         meta = _run(rev.chart_metadata())
         self.app_version = str(meta.app_version or "")
-        return (f"revision 1 deployed (chart {meta.name} {meta.version}, app {self.app_version}); "
-                f"{len(_run(rev.resources()))} objects, all workloads ready")
+        return (
+            f"revision 1 deployed (chart {meta.name} {meta.version}, app {self.app_version}); "
+            f"{len(_run(rev.resources()))} objects, all workloads ready"
+        )
 
     def do_test(self) -> str:
         from webstack import helm
 
-        res = helm.run(["test", *self.helm_args(self.scenario.release, "--timeout", self.scenario.timeout)],
-                       check=False)
+        res = helm.run(
+            ["test", *self.helm_args(self.scenario.release, "--timeout", self.scenario.timeout)], check=False
+        )
         out = (res.stdout + res.stderr).strip()
         if res.returncode != 0:
-            raise Failed(f"helm test failed: {_first_lines(out)}\n{kinspect.diagnose(self.k, self.namespace)}")
+            raise Failed(
+                f"helm test failed: {_first_lines(out)}\n{kinspect.diagnose(self.k, self.namespace)}"
+            )
         suites = [ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("TEST SUITE:")]
         phases = [ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.strip().startswith("Phase:")]
         if not suites or any(p != "Succeeded" for p in phases):
@@ -228,10 +279,13 @@ class Lifecycle:
     def assert_healthy(self) -> str:
         """Workloads available, Services backed, hook Jobs Succeeded, Secrets present, PVCs Bound."""
         problems = kinspect.not_ready(self.k, self.namespace) + kinspect.services_without_endpoints(
-            self.k, self.namespace)
+            self.k, self.namespace
+        )
         rev = self.revision()
         hooks = [h for h in _run(rev.hooks()) if h.kind == "Job"]
-        problems += [f"hook Job/{h.name}: last run {h.phase.value}" for h in hooks if h.phase.value != "Succeeded"]
+        problems += [
+            f"hook Job/{h.name}: last run {h.phase.value}" for h in hooks if h.phase.value != "Succeeded"
+        ]
         secrets = {s.metadata.name: s for s in self.k.core.list_namespaced_secret(self.namespace).items}
         for name in self.secret_names:
             sec = secrets.get(name)
@@ -243,12 +297,16 @@ class Lifecycle:
             raise Failed("; ".join(problems))
         snap = self.snapshot()
         inv = kinspect.inventory(self.k, self.namespace)
-        count = {kind: sum(1 for k in inv if k.startswith(kind + "/"))
-                 for kind in ("Deployment", "StatefulSet", "Service", "PersistentVolumeClaim")}
-        return (f"revision {rev.revision}: {count['Deployment']} Deployments, {count['StatefulSet']} StatefulSets "
-                f"ready; {count['Service']} Services with endpoints; hook Jobs "
-                f"{', '.join(h.name for h in hooks) or 'none'} Succeeded; Secrets "
-                f"{', '.join(self.secret_names) or 'none'} present; {len(snap.pvcs)} PVCs Bound")
+        count = {
+            kind: sum(1 for k in inv if k.startswith(kind + "/"))
+            for kind in ("Deployment", "StatefulSet", "Service", "PersistentVolumeClaim")
+        }
+        return (
+            f"revision {rev.revision}: {count['Deployment']} Deployments, "
+            f"{count['StatefulSet']} StatefulSets ready; {count['Service']} Services with endpoints; "
+            f"hook Jobs {', '.join(h.name for h in hooks) or 'none'} Succeeded; Secrets "
+            f"{', '.join(self.secret_names) or 'none'} present; {len(snap.pvcs)} PVCs Bound"
+        )
 
     def do_assert_install(self) -> str:
         detail = self.assert_healthy()
@@ -261,17 +319,21 @@ class Lifecycle:
         if sc.bump_app_version:
             chart, version = bumped_chart(sc.chart, Path(tempfile.mkdtemp(dir=self.work)))
             self.cluster.load_images(_app_images(chart))
+        self.new_version = version
         values = merge(sc.install, sc.upgrade_values)
         with self.probe() as probe:
             try:
                 rev = self.upgrade(chart, values, timeout=sc.timeout)
             except Exception as exc:
-                raise Failed(f"helm upgrade failed: {_first_lines(helm_message(exc))}\n"
-                             f"{kinspect.diagnose(self.k, self.namespace)}") from exc
+                raise Failed(
+                    f"helm upgrade failed: {_first_lines(helm_message(exc))}\n"
+                    f"{kinspect.diagnose(self.k, self.namespace)}"
+                ) from exc
         if rev.revision != 2:
             raise Failed(f"expected revision 2, got {rev.revision}")
         self.values[2] = self.revision_values(2)
-        return f"revision 2 deployed: app {self.app_version} -> {version}; values {_flat(sc.upgrade_values)}{probe}"
+        changes = _flat(sc.upgrade_values)
+        return f"revision 2 deployed: app {self.app_version} -> {version}; values {changes}{probe}"
 
     def do_assert_upgrade(self) -> str:
         before, after = self.snaps["install"], self.snapshot()
@@ -292,9 +354,20 @@ class Lifecycle:
                 if tpl["images"] != old["images"]:
                     why.append("image " + ", ".join(i.rsplit("/", 1)[-1] for i in tpl["images"]))
                 rolled.append(f"{wl} ({', '.join(why) or 'pod template'})")
-        changed_sums = [wl for wl, tpl in after.templates.items() if wl in before.templates and
-                        {k: v for k, v in tpl["annotations"].items() if k.startswith("checksum/")} !=
-                        {k: v for k, v in before.templates[wl]["annotations"].items() if k.startswith("checksum/")}]
+        if self.scenario.bump_app_version and not any(
+            img.endswith(f":{self.new_version}") for tpl in after.templates.values() for img in tpl["images"]
+        ):
+            problems.append(
+                f"no workload runs an image tagged {self.new_version} (the new appVersion): "
+                "does the image tag default to the chart's appVersion?"
+            )
+        changed_sums = [
+            wl
+            for wl, tpl in after.templates.items()
+            if wl in before.templates
+            and {k: v for k, v in tpl["annotations"].items() if k.startswith("checksum/")}
+            != {k: v for k, v in before.templates[wl]["annotations"].items() if k.startswith("checksum/")}
+        ]
         if self.scenario.upgrade_values and not changed_sums:
             problems.append("the config change moved no checksum/* pod annotation, so no pod rolled for it")
         if after.secrets != before.secrets:
@@ -305,8 +378,10 @@ class Lifecycle:
         problems += kinspect.not_ready(self.k, self.namespace)
         if problems:
             raise Failed("; ".join(problems))
-        return (f"rolled: {', '.join(rolled) or 'none'}; Secrets unchanged ({len(after.secrets)}); "
-                f"PVCs unchanged ({len(after.pvcs)})")
+        return (
+            f"rolled: {', '.join(rolled) or 'none'}; Secrets unchanged ({len(after.secrets)}); "
+            f"PVCs unchanged ({len(after.pvcs)})"
+        )
 
     def do_rollback(self) -> str:
         async def go() -> Any:
@@ -317,8 +392,10 @@ class Lifecycle:
             try:
                 rev = _run(go())
             except Exception as exc:
-                raise Failed(f"helm rollback failed: {_first_lines(helm_message(exc))}\n"
-                             f"{kinspect.diagnose(self.k, self.namespace)}") from exc
+                raise Failed(
+                    f"helm rollback failed: {_first_lines(helm_message(exc))}\n"
+                    f"{kinspect.diagnose(self.k, self.namespace)}"
+                ) from exc
         if rev.revision != 3:
             raise Failed(f"expected revision 3 after rolling back to 1, got {rev.revision}")
         self.values[3] = self.revision_values(3)
@@ -329,8 +406,11 @@ class Lifecycle:
     def do_assert_rollback(self) -> str:
         first, now = self.snaps["install"], self.snapshot()
         self.snaps["rollback"] = now
-        problems = [f"{wl}: {now.templates.get(wl)} != revision 1's {tpl}"
-                    for wl, tpl in first.templates.items() if now.templates.get(wl) != tpl]
+        problems = [
+            f"{wl}: {now.templates.get(wl)} != revision 1's {tpl}"
+            for wl, tpl in first.templates.items()
+            if now.templates.get(wl) != tpl
+        ]
         if now.secrets != first.secrets:
             problems.append("Secrets differ from revision 1")
         if now.pvcs != first.pvcs:
@@ -338,16 +418,19 @@ class Lifecycle:
         problems += kinspect.not_ready(self.k, self.namespace)
         if problems:
             raise Failed("; ".join(problems))
-        return (f"{len(first.templates)} workload templates (images, checksums) equal revision 1's; "
-                "Secrets and PVCs unchanged")
+        return (
+            f"{len(first.templates)} workload templates (images, checksums) equal revision 1's; "
+            "Secrets and PVCs unchanged"
+        )
 
     def do_bad_upgrade(self) -> str:
         sc = self.scenario
         last_good = self.revision()
         good_values = self.revision_values(last_good.revision)
         try:
-            rev = self.upgrade(sc.chart, merge(sc.install, sc.bad_values), timeout=sc.bad_timeout,
-                               rollback_on_failure=True)
+            rev = self.upgrade(
+                sc.chart, merge(sc.install, sc.bad_values), timeout=sc.bad_timeout, rollback_on_failure=True
+            )
         except Exception as exc:
             reason = _first_lines(helm_message(exc), 2)
         else:
@@ -361,15 +444,19 @@ class Lifecycle:
         if not failed:
             problems.append("no failed revision recorded for the bad upgrade")
         if self.revision_values(cur.revision) != good_values:
-            problems.append(f"revision {cur.revision} values differ from the last good revision {last_good.revision}")
+            problems.append(
+                f"revision {cur.revision} values differ from the last good revision {last_good.revision}"
+            )
         after = self.snapshot()
         if after.templates != self.snaps["rollback"].templates:
             problems.append("workload templates differ from the last good revision")
         if problems:
             raise Failed("; ".join(problems) + f" (helm said: {reason})")
-        return (f"rejected ({reason}); revision {', '.join(str(h.revision) for h in failed)} failed and was "
-                f"rolled back automatically: the release is at revision {cur.revision} = revision "
-                f"{last_good.revision}'s config, deployed")
+        return (
+            f"rejected ({reason}); revision {', '.join(str(h.revision) for h in failed)} failed and was "
+            f"rolled back automatically: the release is at revision {cur.revision} = revision "
+            f"{last_good.revision}'s config, deployed"
+        )
 
     def do_upgrade_from_base(self) -> str:
         sc = self.scenario
@@ -383,26 +470,35 @@ class Lifecycle:
         try:
             self.upgrade(base, sc.install, timeout=sc.timeout, namespace=ns, release=release)
         except Exception as exc:
-            raise Failed(f"installing the chart at {self.base_ref} failed: {_first_lines(helm_message(exc))}\n"
-                         f"{kinspect.diagnose(self.k, ns)}") from exc
+            raise Failed(
+                f"installing the chart at {self.base_ref} failed: {_first_lines(helm_message(exc))}\n"
+                f"{kinspect.diagnose(self.k, ns)}"
+            ) from exc
         try:
             rev = self.upgrade(sc.chart, sc.install, timeout=sc.timeout, namespace=ns, release=release)
         except Exception as exc:
-            raise Failed(f"upgrading from {self.base_ref} to the working tree failed: "
-                         f"{_first_lines(helm_message(exc))}\n{kinspect.diagnose(self.k, ns)}") from exc
+            raise Failed(
+                f"upgrading from {self.base_ref} to the working tree failed: "
+                f"{_first_lines(helm_message(exc))}\n{kinspect.diagnose(self.k, ns)}"
+            ) from exc
         problems = kinspect.not_ready(self.k, ns) + kinspect.services_without_endpoints(self.k, ns)
         if problems:
             raise Failed("; ".join(problems))
         old = yaml.safe_load((base / "Chart.yaml").read_text())["version"]
         new = yaml.safe_load((sc.chart / "Chart.yaml").read_text())["version"]
-        return f"chart {old} at {self.base_ref} -> {new} (working tree): revision {rev.revision} deployed, ready"
+        return (
+            f"chart {old} at {self.base_ref} -> {new} (working tree): revision {rev.revision} deployed, ready"
+        )
 
     def do_uninstall(self) -> str:
         manifest = list(_run(self.revision().resources()))
         kept = kinspect.kept_on_purpose(o for o in manifest if o)
         try:
-            _run(self.helm().uninstall_release(self.scenario.release, namespace=self.namespace, wait=True,
-                                               timeout=self.scenario.timeout))
+            _run(
+                self.helm().uninstall_release(
+                    self.scenario.release, namespace=self.namespace, wait=True, timeout=self.scenario.timeout
+                )
+            )
         except Exception as exc:
             raise Failed(f"helm uninstall failed: {_first_lines(helm_message(exc))}") from exc
         left = kinspect.inventory(self.k, self.namespace)
@@ -411,8 +507,12 @@ class Lifecycle:
         problems = []
         if unexpected:
             hooks = [k for k in unexpected if kinspect.HOOK in (left[k].metadata.annotations or {})]
-            hint = (f" ({', '.join(hooks)}: helm uninstall does not delete hooks; add hook-succeeded to their "
-                    "helm.sh/hook-delete-policy)" if hooks else "")
+            hint = (
+                f" ({', '.join(hooks)}: helm uninstall does not delete hooks; add hook-succeeded to their "
+                "helm.sh/hook-delete-policy)"
+                if hooks
+                else ""
+            )
             problems.append(f"left behind: {', '.join(unexpected)}{hint}")
         if missing_keep:
             problems.append(f"expected to be kept but gone: {', '.join(missing_keep)}")
@@ -437,23 +537,39 @@ class Lifecycle:
 
     def do_http_smoke(self) -> str:
         if not self.cluster.runs_containers:
-            raise Skip("kwok runs no containers: the HTTP checks run on kind/existing clusters and in the stack tier")
+            raise Skip(
+                "kwok runs no containers: the HTTP checks run on kind/existing clusters and in the stack tier"
+            )
         kubectl = shutil.which("kubectl")
         if not kubectl:
-            raise Failed("kubectl is needed for the port-forward to nginx on kind/existing clusters; install it")
+            raise Failed(
+                "kubectl is needed for the port-forward to nginx on kind/existing clusters; install it"
+            )
         from webstack.servers import free_port, port_open, wait_until
         from webstack.smoke_http import default_checks, run_checks
 
         svc = _front_service(self.k, self.namespace)
         port = free_port()
-        cmd = [kubectl, "--kubeconfig", str(self.cluster.kubeconfig), "-n", self.namespace, "port-forward",
-               "--address", "127.0.0.1", f"svc/{svc}", f"{port}:http"]
+        cmd = [
+            kubectl,
+            "--kubeconfig",
+            str(self.cluster.kubeconfig),
+            "-n",
+            self.namespace,
+            "port-forward",
+            "--address",
+            "127.0.0.1",
+            f"svc/{svc}",
+            f"{port}:http",
+        ]
         if self.cluster.context:
             cmd[1:1] = ["--context", self.cluster.context]
         self.port_forward = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: port_open(port), 30, f"kubectl port-forward to svc/{svc}")
         self.base_url = f"http://127.0.0.1:{port}"
-        results = run_checks(self.base_url, default_checks(1024 * 1024, self.app_version or None))
+        results = run_checks(
+            self.base_url, default_checks(_body_limit(self.k, self.namespace), self.app_version or None)
+        )
         bad = [f"{s.name}: {s.detail}" for s in results if s.result == "failed"]
         if bad:
             raise Failed("; ".join(bad))
@@ -484,9 +600,9 @@ class Lifecycle:
                 self.port_forward.wait(10)
         if self.kube is not None:
             if self.cluster.provider != "kwok":  # a kwok cluster goes away whole
-                for ns in self.namespaces:
-                    with contextlib.suppress(Exception):
-                        delete_namespace(self.kube, ns)
+                with contextlib.suppress(Exception):  # teardown must go on; leftovers are logged below
+                    if left := delete_namespaces(self.kube, self.namespaces):
+                        print(f"warning: namespaces still terminating: {', '.join(left)}", file=sys.stderr)
             self.kube.close()
             self.kube = None
 
@@ -499,10 +615,22 @@ class _ProbeText:
         return self.result
 
 
+def _body_limit(kube: Kube, ns: str) -> int:
+    """nginx's client_max_body_size as the chart rendered it (read the way the stack tier reads it)."""
+    from webstack.stack_nginx import body_limit
+
+    for cm in kube.core.list_namespaced_config_map(ns).items:
+        for text in (cm.data or {}).values():
+            if "client_max_body_size" in text and (limit := body_limit(text)):
+                return limit
+    return 1024 * 1024  # nginx's own default
+
+
 def _front_service(kube: Kube, ns: str) -> str:
     for svc in kube.core.list_namespaced_service(ns).items:
-        if (svc.metadata.labels or {}).get("app.kubernetes.io/component") == "nginx" or \
-                svc.metadata.name.endswith("nginx"):
+        if (svc.metadata.labels or {}).get(
+            "app.kubernetes.io/component"
+        ) == "nginx" or svc.metadata.name.endswith("nginx"):
             return str(svc.metadata.name)
     raise Failed(f"no nginx Service in namespace {ns} to port-forward to")
 
@@ -546,6 +674,7 @@ class SmokeOptions:
 @contextlib.contextmanager
 def interrupts_raise() -> Iterator[None]:
     """SIGTERM (and SIGINT) become KeyboardInterrupt, so every `finally` (teardown) runs."""
+
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
@@ -563,6 +692,11 @@ def smoke(opts: SmokeOptions, on_step: Callable[[Step], None] | None = None) -> 
     from webstack.cluster import scenario as scen
 
     scenario = scen.load(opts.scenario or scen.DEFAULT_SCENARIO, opts.chart)
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,56}[a-z0-9])?", opts.namespace):
+        raise InputError(
+            f"--namespace {opts.namespace!r} is not a DNS label of at most 58 characters "
+            "(lower-case letters, digits, '-'; the base-ref upgrade adds '-base')"
+        )
     steps: list[Step] = []
     cluster_opts: dict[str, object] = {}
     if opts.provider == "existing":
@@ -576,8 +710,14 @@ def smoke(opts: SmokeOptions, on_step: Callable[[Step], None] | None = None) -> 
             try:
                 cluster.start()
                 cluster.load_images(_app_images(scenario.chart))
-                steps.append(Step("cluster up", "passed", time.monotonic() - started,
-                                  f"{opts.provider} cluster {cluster.name} ({_server(cluster)})"))
+                steps.append(
+                    Step(
+                        "cluster up",
+                        "passed",
+                        time.monotonic() - started,
+                        f"{opts.provider} cluster {cluster.name} ({_server(cluster)})",
+                    )
+                )
             except WebstackError as exc:
                 steps.append(Step("cluster up", "failed", time.monotonic() - started, str(exc)))
                 raise
@@ -595,8 +735,14 @@ def smoke(opts: SmokeOptions, on_step: Callable[[Step], None] | None = None) -> 
             try:
                 cluster.stop(keep_logs_in=opts.report_dir if failed and opts.report_dir else None)
                 kept = f"; component logs kept in {opts.report_dir}" if failed and opts.report_dir else ""
-                steps.append(Step("cluster down", "passed", time.monotonic() - down,
-                                  f"processes stopped, temporary folders removed{kept}"))
+                steps.append(
+                    Step(
+                        "cluster down",
+                        "passed",
+                        time.monotonic() - down,
+                        f"processes stopped, temporary folders removed{kept}",
+                    )
+                )
             except WebstackError as exc:
                 steps.append(Step("cluster down", "failed", time.monotonic() - down, str(exc)))
             if on_step:

@@ -7,10 +7,12 @@ step worked, so a failed run leaves the output folder as it was. The chart sourc
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,12 +21,26 @@ import yaml
 
 from webstack import helm
 from webstack.errors import HelmError, InputError, WebstackError
+from webstack.report import Finding
 
 
 class VerificationError(WebstackError):
     """A package failed provenance verification (unsigned, tampered, unknown signer): a result, exit 1."""
 
     exit_code = 1
+
+
+class ReleaseRulesBroken(WebstackError):
+    """The chart breaks release rules (CHANGELOG, annotations, appVersion...): a result, exit 1."""
+
+    exit_code = 1
+
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__(f"not packaged: {len(findings)} release rule(s) broken")
+        self.findings = findings
+
+
+Rules = Callable[[Path, dict[str, Any]], list[Finding]]
 
 
 @dataclass(frozen=True)
@@ -149,8 +165,11 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def package(chart_dir: Path, output: Path, *, key: SigningKey | None = None, base_url: str | None = None,
-            merge: Path | None = None, force: bool = False) -> Packaged:
+            merge: Path | None = None, force: bool = False, rules: Rules | None = None) -> Packaged:
     """Build dependencies, package (and sign) the chart into `output`, and (re)index `output`.
+
+    `rules(chart, meta)` runs on the copy once its dependencies are built (so a render sees them);
+    findings raise ReleaseRulesBroken and nothing is packaged.
 
     `merge` is a published index.yaml: its entries stay listed (with their own URLs), and a version
     already listed there is refused unless `force` (a published version must never change).
@@ -173,8 +192,14 @@ def package(chart_dir: Path, output: Path, *, key: SigningKey | None = None, bas
         src = staging / "src" / chart_dir.name
         shutil.copytree(chart_dir, src, symlinks=True, ignore=shutil.ignore_patterns("tmpcharts"))
         if meta.get("dependencies"):
-            helm.run(["dependency", "build", str(src)])
+            try:
+                helm.run(["dependency", "build", str(src)])
+            except HelmError as exc:  # name the user's chart, not the staging copy
+                raise HelmError(str(exc).replace(str(src), str(chart_dir))) from exc
             _drop_archived_copies(src)
+        if rules and (found := rules(src, meta)):
+            raise ReleaseRulesBroken([dataclasses.replace(f, file=f.file.replace(str(src), str(chart_dir)))
+                                      for f in found])
         pkg_dir = staging / "pkg"
         args = ["package", str(src), "--destination", str(pkg_dir)]
         if key:
@@ -184,6 +209,7 @@ def package(chart_dir: Path, output: Path, *, key: SigningKey | None = None, bas
         try:
             helm.run(args)
         except HelmError as exc:
+            exc = HelmError(str(exc).replace(str(src), str(chart_dir)))
             raise (_translate_sign_error(exc, key) if key else exc) from exc
         tgz = pkg_dir / f"{name}-{version}.tgz"
         if not tgz.is_file():

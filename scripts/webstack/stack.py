@@ -17,6 +17,7 @@ Processes run as the rendered runAsUser/runAsGroup when we are root (mariadbd as
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -415,7 +416,8 @@ class Stack:
                                                str(state), self.nginx_ports)
                 rewritten[path] = text.encode()
                 changes += [f"{path}: {c}" for c in ch]
-        nginx.files.update(rewritten)
+        # The rendered spec keeps the ConfigMap's text; only the copy written here is rewritten.
+        mat = Materialized(dataclasses.replace(nginx, files={**nginx.files, **rewritten}), mat.dest)
         mat.write(uid, gid)
         for text in rewritten.values():
             for d in stack_nginx.state_paths(text.decode()):

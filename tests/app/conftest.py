@@ -131,12 +131,15 @@ def gunicorn(tmp_path: Path, mariadb_server: MariaDB) -> Iterator[Callable[..., 
 
     def start(database: str, wait: bool = True, **extra: str) -> tuple[Process, str]:
         port = free_port()
+        shm, cwd = tmp_path / "shm", tmp_path / "cwd"  # worker tmp dir; working dir (must stay empty)
+        shm.mkdir(exist_ok=True)
+        cwd.mkdir(exist_ok=True)
         env = app_env(**db_env(mariadb_server, database), GUNICORN_BIND=f"{LOOPBACK}:{port}",
-                      GUNICORN_WORKERS="1", GUNICORN_THREADS="4", GUNICORN_WORKER_TMP_DIR=str(tmp_path))
+                      GUNICORN_WORKERS="1", GUNICORN_THREADS="4", GUNICORN_WORKER_TMP_DIR=str(shm))
         env.update(extra)
         log = tmp_path / f"gunicorn-{port}.log"
         proc = start_process("gunicorn", [str(GUNICORN), "-c", "python:webstack_app.gunicorn_conf",
-                                          "webstack_app.wsgi:app"], log, env=env, cwd=tmp_path)
+                                          "webstack_app.wsgi:app"], log, env=env, cwd=cwd)
         started.append(proc)
         if wait:
             wait_until(lambda: port_open(port), 30, "gunicorn", log=log, alive=proc.alive)

@@ -53,10 +53,11 @@ def test_configuration_comes_from_the_environment(gunicorn, database, tmp_path):
     assert res.status_code == 413 and res.json()["error"]
     # LOG_LEVEL=WARNING silences gunicorn's INFO start-up lines (access lines are separate).
     assert not [e for e in json_lines(proc.log) if e["logger"] == "gunicorn.error" and e["level"] == "INFO"]
-    # The heartbeat files live in GUNICORN_WORKER_TMP_DIR; nothing is written to the working dir.
+    # Only GUNICORN_WORKER_TMP_DIR is written to (shared metrics by default); the working dir stays empty.
+    assert [p.name for p in (tmp_path / "shm").iterdir()] == ["prometheus-multiproc"]
     proc.stop()
     assert proc.popen.returncode == 0
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".log")) == []
+    assert list((tmp_path / "cwd").iterdir()) == []
 
 
 def test_bad_worker_tmp_dir_stops_with_a_clear_message(gunicorn, database):
@@ -120,11 +121,13 @@ def test_sigterm_finishes_in_flight_requests(gunicorn, database, mariadb_server)
     assert "Handling signal: term" in messages and "Shutting down: Master" in messages
 
 
-def test_multiprocess_metrics_sum_every_worker(gunicorn, database, tmp_path):
-    metrics_dir = tmp_path / "prom"
-    metrics_dir.mkdir()
+@pytest.mark.parametrize("explicit", [True, False], ids=["PROMETHEUS_MULTIPROC_DIR", "default-dir"])
+def test_multiprocess_metrics_sum_every_worker(gunicorn, database, tmp_path, explicit):
+    metrics_dir = tmp_path / "prom" if explicit else tmp_path / "shm" / "prometheus-multiproc"
+    metrics_dir.mkdir(parents=True)
     (metrics_dir / "counter_999999.db").write_bytes(b"stale")  # from a previous container run
-    proc, url = gunicorn(database, GUNICORN_WORKERS="2", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    extra = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)} if explicit else {}
+    proc, url = gunicorn(database, GUNICORN_WORKERS="2", **extra)
     wait_until(lambda: len(children(proc.pid)) == 2, 30, "2 gunicorn workers", log=proc.log)
     assert not (metrics_dir / "counter_999999.db").exists()
     n = 40

@@ -183,7 +183,25 @@ def test_unknown_revision_and_unreachable_database_fail_with_exit_1(new_database
     proc = run_migrate(database, "--revision", "9999")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "unknown schema revision '9999'" in out
-    proc = run_migrate(database, DB_PORT="1", DB_CONNECT_TIMEOUT="1")
+    proc = run_migrate(database, "--wait", "0", DB_PORT="1", DB_CONNECT_TIMEOUT="1")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "migration failed on 127.0.0.1:1/" in out
     assert "Traceback" not in out + err
+
+
+def test_waits_for_a_database_that_is_not_up_yet(new_database, run_migrate, mariadb_server):
+    """The install-time Job may start before MySQL accepts connections: migrate retries, then runs."""
+    database = new_database()
+    mariadb_server.stop()
+    try:
+        proc = run_migrate(database, "--wait", "120")
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())  # blocks until the first attempt has failed
+        assert first["message"] == "waiting for the database"
+        assert f":{mariadb_server.port}/{database}" in first["database"]
+        assert proc.poll() is None
+    finally:
+        mariadb_server.start()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert version_in_db(mariadb_server, database) == head()

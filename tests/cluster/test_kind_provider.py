@@ -63,8 +63,19 @@ def test_create_load_delete_commands(fake_tools: Path) -> None:
     cluster.stop()
     config = str(kubeconfig.parent / "kind.yaml")
     assert calls(fake_tools) == [
-        ["kind", "create", "cluster", "--name", "wst", "--config", config, "--kubeconfig", str(kubeconfig),
-         "--wait", "180s"],
+        [
+            "kind",
+            "create",
+            "cluster",
+            "--name",
+            "wst",
+            "--config",
+            config,
+            "--kubeconfig",
+            str(kubeconfig),
+            "--wait",
+            "180s",
+        ],
         ["docker", "build", "--tag", "webstack/app:1.0.0", "--tag", "webstack/app:1.0.1", str(APP_DIR)],
         ["kind", "load", "docker-image", "webstack/app:1.0.0", "--name", "wst"],
         ["kind", "load", "docker-image", "webstack/app:1.0.1", "--name", "wst"],
@@ -81,7 +92,10 @@ def test_failed_create_still_deletes_and_says_why(fake_tools: Path, monkeypatch:
     cluster = KindCluster("wst2")
     with pytest.raises(ClusterError, match="kind create cluster --name wst2"):
         cluster.start()
-    assert [c[:3] for c in calls(fake_tools)] == [["kind", "create", "cluster"], ["kind", "delete", "cluster"]]
+    assert [c[:3] for c in calls(fake_tools)] == [
+        ["kind", "create", "cluster"],
+        ["kind", "delete", "cluster"],
+    ]
     assert cluster.root is None
 
 
@@ -89,10 +103,17 @@ def test_logs_are_exported_on_failure(fake_tools: Path, tmp_path: Path) -> None:
     cluster = KindCluster("wst3")
     cluster.start()
     cluster.stop(keep_logs_in=tmp_path / "reports")
-    assert ["kind", "export", "logs", str(tmp_path / "reports" / "kind-wst3-logs"), "--name", "wst3"] in calls(fake_tools)
+    assert [
+        "kind",
+        "export",
+        "logs",
+        str(tmp_path / "reports" / "kind-wst3-logs"),
+        "--name",
+        "wst3",
+    ] in calls(fake_tools)
 
 
 def test_missing_kind_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ToolchainError, match="`kind` is not on PATH.*--provider kwok"):
+    with pytest.raises(ToolchainError, match=r"`kind` is not on PATH.*--provider kwok"):
         KindCluster("x").start()

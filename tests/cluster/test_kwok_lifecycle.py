@@ -21,11 +21,15 @@ from webstack.lifecycle import Lifecycle
 from webstack.report import Step
 
 RESTRICTED = {
-    "security_context": client.V1PodSecurityContext(run_as_non_root=True, run_as_user=10001,
-                                                    seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault")),
+    "security_context": client.V1PodSecurityContext(
+        run_as_non_root=True,
+        run_as_user=10001,
+        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
+    ),
 }
-CONTAINER_SC = client.V1SecurityContext(allow_privilege_escalation=False,
-                                        capabilities=client.V1Capabilities(drop=["ALL"]))
+CONTAINER_SC = client.V1SecurityContext(
+    allow_privilege_escalation=False, capabilities=client.V1Capabilities(drop=["ALL"])
+)
 
 
 def eventually(fn: Callable[[], bool], what: str, timeout: float = 30) -> None:
@@ -40,9 +44,14 @@ def eventually(fn: Callable[[], bool], what: str, timeout: float = 30) -> None:
 def pod(name: str, **meta: object) -> client.V1Pod:
     return client.V1Pod(
         metadata=client.V1ObjectMeta(name=name, **meta),  # type: ignore[arg-type]
-        spec=client.V1PodSpec(restart_policy="Never", containers=[
-            client.V1Container(name="c", image="webstack/app:1.0.0", security_context=CONTAINER_SC)],
-            **RESTRICTED))
+        spec=client.V1PodSpec(
+            restart_policy="Never",
+            containers=[
+                client.V1Container(name="c", image="webstack/app:1.0.0", security_context=CONTAINER_SC)
+            ],
+            **RESTRICTED,
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +63,13 @@ def ns(kube: Kube) -> str:
 def test_control_plane_is_the_pinned_release_on_loopback(kwok_cluster: KwokCluster, kube: Kube) -> None:
     assert kubemod.server_version(kube) == "v1.36.1"
     assert kube.api.configuration.host.startswith("https://127.0.0.1:")
-    assert set(kwok_cluster.pids()) >= {"etcd", "kube-apiserver", "kube-controller-manager",
-                                        "kube-scheduler", "kwok-controller"}
+    assert set(kwok_cluster.pids()) >= {
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok-controller",
+    }
     nodes = kube.core.list_node().items
     assert [n.metadata.name for n in nodes] == ["kwok-node-0"]
     assert any(c.type == "Ready" and c.status == "True" for c in nodes[0].status.conditions)
@@ -66,15 +80,23 @@ def test_control_plane_is_the_pinned_release_on_loopback(kwok_cluster: KwokClust
 def test_stages_run_pods_jobs_hooks_and_bind_claims(kube: Kube, ns: str) -> None:
     kube.core.create_namespaced_pod(ns, pod("plain"))
     kube.core.create_namespaced_pod(ns, pod("hook", annotations={"helm.sh/hook": "test"}))
-    kube.batch.create_namespaced_job(ns, client.V1Job(
-        metadata=client.V1ObjectMeta(name="migrate"),
-        spec=client.V1JobSpec(backoff_limit=0, template=client.V1PodTemplateSpec(
-            spec=pod("x").spec))))
-    kube.core.create_namespaced_persistent_volume_claim(ns, client.V1PersistentVolumeClaim(
-        metadata=client.V1ObjectMeta(name="data"),
-        spec=client.V1PersistentVolumeClaimSpec(
-            access_modes=["ReadWriteOnce"],
-            resources=client.V1VolumeResourceRequirements(requests={"storage": "1Gi"}))))
+    kube.batch.create_namespaced_job(
+        ns,
+        client.V1Job(
+            metadata=client.V1ObjectMeta(name="migrate"),
+            spec=client.V1JobSpec(backoff_limit=0, template=client.V1PodTemplateSpec(spec=pod("x").spec)),
+        ),
+    )
+    kube.core.create_namespaced_persistent_volume_claim(
+        ns,
+        client.V1PersistentVolumeClaim(
+            metadata=client.V1ObjectMeta(name="data"),
+            spec=client.V1PersistentVolumeClaimSpec(
+                access_modes=["ReadWriteOnce"],
+                resources=client.V1VolumeResourceRequirements(requests={"storage": "1Gi"}),
+            ),
+        ),
+    )
 
     def phase(name: str) -> str:
         return str(kube.core.read_namespaced_pod(name, ns).status.phase)
@@ -83,11 +105,17 @@ def test_stages_run_pods_jobs_hooks_and_bind_claims(kube: Kube, ns: str) -> None
     ready = kube.core.read_namespaced_pod("plain", ns).status
     assert all(cs.ready for cs in ready.container_statuses) and ready.pod_ip
     eventually(lambda: phase("hook") == "Succeeded", "a helm hook pod Succeeded")
-    eventually(lambda: any(c.type == "Complete" and c.status == "True"
-                           for c in (kube.batch.read_namespaced_job("migrate", ns).status.conditions or [])),
-               "the Job Complete")
-    eventually(lambda: kube.core.read_namespaced_persistent_volume_claim("data", ns).status.phase == "Bound",
-               "the claim Bound")
+    eventually(
+        lambda: any(
+            c.type == "Complete" and c.status == "True"
+            for c in (kube.batch.read_namespaced_job("migrate", ns).status.conditions or [])
+        ),
+        "the Job Complete",
+    )
+    eventually(
+        lambda: kube.core.read_namespaced_persistent_volume_claim("data", ns).status.phase == "Bound",
+        "the claim Bound",
+    )
     claim = kube.core.read_namespaced_persistent_volume_claim("data", ns)
     assert claim.spec.storage_class_name == STORAGE_CLASS  # the default class, unset in the claim
     assert phase("plain") == "Running"  # a plain pod never "completes"
@@ -103,12 +131,13 @@ def test_restricted_namespace_rejects_a_privileged_pod(kube: Kube, ns: str) -> N
 
 
 def test_a_namespace_that_is_not_ours_is_refused_and_left_alone(kube: Kube) -> None:
-    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
-        name="someone-elses", labels={"team": "payments"})))
+    kube.core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name="someone-elses", labels={"team": "payments"}))
+    )
     with pytest.raises(ClusterError, match="already exists and was not created by webstack"):
         kubemod.create_namespace(kube, "someone-elses")
     with pytest.raises(ClusterError, match="refusing to delete"):
-        kubemod.delete_namespace(kube, "someone-elses")
+        kubemod.delete_namespaces(kube, ["someone-elses"])
     still = kube.core.read_namespace("someone-elses")
     assert still.metadata.labels == {"team": "payments", "kubernetes.io/metadata.name": "someone-elses"}
 
@@ -121,8 +150,9 @@ def explain(steps: list[Step]) -> str:
     return "\n".join(f"{s.name}: {s.result} ({s.seconds:.1f}s) {s.detail}" for s in steps)
 
 
-def run_lifecycle(cluster: KwokCluster, scenario: scen.Scenario, namespace: str, tmp_path: Path,
-                  base_ref: str = "HEAD") -> list[Step]:
+def run_lifecycle(
+    cluster: KwokCluster, scenario: scen.Scenario, namespace: str, tmp_path: Path, base_ref: str = "HEAD"
+) -> list[Step]:
     life = Lifecycle(cluster, scenario, namespace, tmp_path, base_ref)
     try:
         return life.run()
@@ -134,8 +164,18 @@ def test_fixture_chart_full_lifecycle(kwok_cluster: KwokCluster, kube: Kube, tmp
     scenario = scen.load(FIXTURES / "scenario.yaml")
     steps = run_lifecycle(kwok_cluster, scenario, "fx-life", tmp_path)
     by = {s.name: s for s in steps}
-    expected = {"namespace", "install", "helm test", "assert installed", "upgrade", "assert upgraded",
-                "rollback", "assert rolled back", "bad upgrade", "uninstall"}
+    expected = {
+        "namespace",
+        "install",
+        "helm test",
+        "assert installed",
+        "upgrade",
+        "assert upgraded",
+        "rollback",
+        "assert rolled back",
+        "bad upgrade",
+        "uninstall",
+    }
     assert {n for n, r in results(steps).items() if r == "passed"} >= expected, explain(steps)
     assert by["http smoke"].result == "skipped" and "kwok runs no containers" in by["http smoke"].detail
     # revision bookkeeping: 1 install, 2 upgrade, 3 rollback, 4 failed, 5 automatic rollback
@@ -146,16 +186,27 @@ def test_fixture_chart_full_lifecycle(kwok_cluster: KwokCluster, kube: Kube, tmp
     assert "Secret/fx-db: annotated helm.sh/resource-policy: keep" in by["uninstall"].detail
     assert "PersistentVolumeClaim/data-fx-db-0: volumeClaimTemplate" in by["uninstall"].detail
     kept = {s.metadata.name for s in kube.core.list_namespaced_secret("fx-life").items} | {
-        c.metadata.name for c in kube.core.list_namespaced_persistent_volume_claim("fx-life").items}
+        c.metadata.name for c in kube.core.list_namespaced_persistent_volume_claim("fx-life").items
+    }
     assert kept == {"fx-db", "data-fx-db-0"}
 
 
 def test_upgrade_from_a_base_ref_without_the_chart_is_skipped_with_the_reason(
-        kwok_cluster: KwokCluster, tmp_path: Path) -> None:
+    kwok_cluster: KwokCluster, tmp_path: Path
+) -> None:
     from webstack.lifecycle import Skip, chart_at_ref
 
-    first = __import__("subprocess").run(["git", "rev-list", "--max-parents=0", "HEAD"], capture_output=True,
-                                         text=True, check=True, cwd=FIXTURES).stdout.split()[0]
+    first = (
+        __import__("subprocess")
+        .run(
+            ["git", "rev-list", "--max-parents=0", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=FIXTURES,
+        )
+        .stdout.split()[0]
+    )
     with pytest.raises(Skip, match="does not exist at"):
         chart_at_ref(first, "charts/webstack", tmp_path)
     with pytest.raises(Skip, match="does not exist in"):
@@ -167,10 +218,12 @@ def test_a_chart_that_never_gets_ready_is_diagnosed(kwok_cluster: KwokCluster, t
     chart = tmp_path / "chart"
     shutil.copytree(FIXTURES / "chart", chart)
     helpers = chart / "templates" / "_helpers.tpl"
-    helpers.write_text(helpers.read_text().replace("allowPrivilegeEscalation: false",
-                                                   "allowPrivilegeEscalation: true"))
-    scenario = scen.Scenario(source=tmp_path / "s.yaml", chart=chart, release="broken", timeout="8s",
-                             bad_values={"x": 1})
+    helpers.write_text(
+        helpers.read_text().replace("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true")
+    )
+    scenario = scen.Scenario(
+        source=tmp_path / "s.yaml", chart=chart, release="broken", timeout="8s", bad_values={"x": 1}
+    )
     steps = run_lifecycle(kwok_cluster, scenario, "broken", tmp_path / "work")
     by = {s.name: s for s in steps}
     assert by["install"].result == "failed", explain(steps)
@@ -193,3 +246,21 @@ def test_real_chart_full_lifecycle(kwok_cluster: KwokCluster, tmp_path: Path) ->
     failed = [s for s in steps if s.result == "failed"]
     assert not failed, explain(steps)
     assert results(steps)["install"] == "passed"
+
+
+def test_existing_provider_deletes_only_its_own_namespaces(kwok_cluster: KwokCluster, kube: Kube,
+                                                           tmp_path: Path) -> None:
+    """The existing provider on this cluster: our namespaces go at the end, nobody else's."""
+    from webstack.cluster.existing import ExistingCluster
+
+    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="bystander")))
+    existing = ExistingCluster(kwok_cluster.kubeconfig, kwok_cluster.context)
+    existing.start()
+    existing.runs_containers = False  # it is kwok underneath: no HTTP to check
+    life = Lifecycle(existing, scen.load(FIXTURES / "scenario.yaml"), "ex-life", tmp_path)
+    steps = life.run()
+    assert results(steps)["uninstall"] == "passed", explain(steps)
+    life.close()
+    names = {n.metadata.name for n in kube.core.list_namespace().items}
+    assert "ex-life" not in names and "ex-life-base" not in names
+    assert "bystander" in names

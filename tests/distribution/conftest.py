@@ -43,9 +43,9 @@ def _shared_tmp(prefix: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def private_helm_and_gpg_homes() -> Iterator[Path]:
-    """Private helm and gpg homes for the whole tier (restored afterwards)."""
+    """Private helm and gpg homes per test module, restored afterwards (other tiers never see them)."""
     root = Path(tempfile.mkdtemp(prefix="webstack-dist-homes-"))
     env = {
         "HELM_CONFIG_HOME": root / "helm-config",
@@ -53,7 +53,12 @@ def private_helm_and_gpg_homes() -> Iterator[Path]:
         "HELM_DATA_HOME": root / "helm-data",
         "GNUPGHOME": root / "gnupg",
     }
-    saved = {k: os.environ.get(k) for k in env}
+    # the release settings `make package` reads: a user's own must not sign or re-URL the tests' packages
+    release_env = ("WEBSTACK_SIGNING_KEY", "WEBSTACK_KEYRING", "WEBSTACK_PASSPHRASE_FILE",
+                   "WEBSTACK_REPO_URL")
+    saved = {k: os.environ.get(k) for k in (*env, *release_env)}
+    for k in release_env:
+        os.environ.pop(k, None)
     for k, v in env.items():
         v.mkdir(mode=0o700)
         os.environ[k] = str(v)
@@ -75,6 +80,17 @@ def gpg_key(tmp_path_factory: pytest.TempPathFactory) -> GpgKey:
 @pytest.fixture(scope="session")
 def other_key(tmp_path_factory: pytest.TempPathFactory) -> GpgKey:
     return make_key(tmp_path_factory.mktemp("gpg-other") / "home", "someone else", "other@webstack.invalid")
+
+
+@pytest.fixture
+def real_chart() -> Path:
+    """The real umbrella chart; its absence fails the test (the distribution tier must package it)."""
+    from webstack.paths import CHART_DIR
+
+    if not (CHART_DIR / "Chart.yaml").is_file():
+        pytest.fail(f"{CHART_DIR / 'Chart.yaml'} is missing: the real chart must exist for this test",
+                    pytrace=False)
+    return CHART_DIR
 
 
 @pytest.fixture

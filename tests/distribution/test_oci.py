@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from dist_helpers import helm, process_uid
+from dist_helpers import helm, process_uid, show_values
 
 from webstack.servers import LOOPBACK, free_port
 
@@ -51,10 +51,8 @@ def test_push_then_pull_and_show_values(cli, packaged, oci_registry, demo_chart,
     pulled.mkdir()
     helm("pull", f"{oci_registry.url}/ocipull", "--version", "1.0.0", "--plain-http", "--destination", pulled)
     assert (pulled / "ocipull-1.0.0.tgz").read_bytes() == tgz.read_bytes()
-    shown = helm("show", "values", f"{oci_registry.url}/ocipull", "--version", "1.0.0", "--plain-http").stdout
-    # helm 4 prints its `Pulled:` / `Digest:` notes on stdout ahead of the values
-    values = "\n".join(ln for ln in shown.splitlines() if not ln.startswith(("Pulled: ", "Digest: ")))
-    assert yaml.safe_load(values) == yaml.safe_load((chart / "values.yaml").read_text())
+    shown = show_values(f"{oci_registry.url}/ocipull", "1.0.0")
+    assert yaml.safe_load(shown) == yaml.safe_load((chart / "values.yaml").read_text())
     with tarfile.open(pulled / "ocipull-1.0.0.tgz") as tar:
         assert "ocipull/charts/web/Chart.yaml" in tar.getnames()
 
@@ -98,3 +96,20 @@ def test_local_servers_listen_on_loopback_and_do_not_run_as_root(oci_registry, c
     assert process_uid(chart_repo_server.pid) != 0
     assert requests.get(f"http://{LOOPBACK}:{oci_registry.port}/v2/", timeout=10).status_code == 200
     assert requests.get(f"{chart_repo_server.url}/absent.yaml", timeout=10).status_code == 404
+
+
+def test_real_chart_round_trips_through_the_registry(cli, oci_registry, real_chart, tmp_path):
+    res = cli("package", "--output", tmp_path / "dist")
+    assert res.rc == 0, res.err
+    (tgz,) = (tmp_path / "dist").glob("webstack-*.tgz")
+    version = tgz.name.removeprefix("webstack-").removesuffix(".tgz")
+    # a path of its own, so a rerun against the session registry is not a duplicate
+    registry = f"{oci_registry.url}/real-{tmp_path.name}".lower().replace("_", "-")  # helm warns on "_"
+    pushed = cli("package", "push", tgz, "--registry", registry, "--plain-http")
+    assert pushed.rc == 0, pushed.err
+    shown = show_values(f"{registry}/webstack", version)
+    assert yaml.safe_load(shown) == yaml.safe_load((real_chart / "values.yaml").read_text())
+    pulled = tmp_path / "pulled"
+    pulled.mkdir()
+    helm("pull", f"{registry}/webstack", "--version", version, "--plain-http", "--destination", pulled)
+    assert (pulled / tgz.name).read_bytes() == tgz.read_bytes()

@@ -124,6 +124,7 @@ def test_failed_dependency_build_leaves_output_as_it_was(cli, demo_chart, app_ve
     (demo_chart / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     res = _package(cli, demo_chart, out, app_version)
     assert res.rc == 2
-    assert "helm dependency build" in res.err
+    assert f"helm dependency build {demo_chart}` failed" in res.err  # the user's chart, not the staging copy
+    assert "absent" in res.err
     assert tree(out) == before
     assert not list(tmp_path.glob(".webstack-package-*"))  # staging cleaned up

@@ -22,28 +22,21 @@ def _edit_chart(chart: Path, edit) -> None:
     (chart / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
 
 
-def _real_chart() -> Path:
-    if not (CHART_DIR / "Chart.yaml").is_file():
-        pytest.fail(f"{CHART_DIR / 'Chart.yaml'} is missing: the real chart must exist for this test",
-                    pytrace=False)
-    return CHART_DIR
-
-
 # -- the real chart -------------------------------------------------------------------------------------
 
 
-def test_real_chart_meets_every_release_rule():
-    chart = _real_chart()
+def test_real_chart_meets_every_release_rule(real_chart):
+    chart = real_chart
     assert release.findings(chart, package.chart_metadata(chart), APP_DIR / "VERSION") == []
 
 
-def test_real_chart_app_version_equals_app_version_file():
-    meta = package.chart_metadata(_real_chart())
+def test_real_chart_app_version_equals_app_version_file(real_chart):
+    meta = package.chart_metadata(real_chart)
     assert str(meta["appVersion"]) == (APP_DIR / "VERSION").read_text().strip()
 
 
-def test_real_chart_annotations_match_changelog_latest_entry():
-    chart = _real_chart()
+def test_real_chart_annotations_match_changelog_latest_entry(real_chart):
+    chart = real_chart
     meta = package.chart_metadata(chart)
     latest = changelog.latest(chart / "CHANGELOG.md")
     assert latest.version == meta["version"]
@@ -65,8 +58,8 @@ def _default_image(chart: Path, sub: str) -> str:
     return f"{name}@{image['digest']}" if image.get("digest") else f"{name}:{tag}"
 
 
-def test_real_chart_images_annotation_matches_values_defaults():
-    chart = _real_chart()
+def test_real_chart_images_annotation_matches_values_defaults(real_chart):
+    chart = real_chart
     meta = package.chart_metadata(chart)
     listed = sorted(i["image"] for i in yaml.safe_load(meta["annotations"]["artifacthub.io/images"]))
     from_values = sorted({_default_image(chart, sub) for sub in SUBCHARTS})
@@ -74,11 +67,10 @@ def test_real_chart_images_annotation_matches_values_defaults():
     assert listed == release.rendered_images(chart)  # and that is what the chart really runs
 
 
-def test_real_chart_packages_signed_and_verifies(cli, gpg_key, tmp_path):
+def test_real_chart_packages_signed_and_verifies(cli, gpg_key, real_chart, tmp_path):
     """The umbrella itself: dependency build, sign, index, verify; every subchart stored once."""
     import tarfile
 
-    _real_chart()
     out = tmp_path / "dist"
     res = cli("package", "--output", out, "--sign", "--key", gpg_key.name, "--keyring", gpg_key.secring,
               "--base-url", "https://charts.example.invalid")
@@ -179,9 +171,52 @@ def test_changelog_parses_sections_and_wrapped_bullets(tmp_path):
     ]
 
 
-def test_version_bump_rule_is_shared_with_lint(cli, tmp_path):
+def test_version_bump_rule_is_shared_with_lint(cli, real_chart, tmp_path):
     """`--base-ref` runs webstack.versioning's rule (the one `webstack lint` uses); a bad ref is exit 2."""
-    _real_chart()
     res = cli("package", "--output", tmp_path / "dist", "--base-ref", "no-such-ref-anywhere")
     assert res.rc == 2
     assert "--base-ref 'no-such-ref-anywhere': not a commit" in res.err
+
+
+def test_annotations_command_prints_what_chart_yaml_must_carry(cli, demo_chart):
+    res = cli("package", "--chart", demo_chart, "annotations")
+    assert res.rc == 0, res.err
+    printed = yaml.safe_load(res.out)["annotations"]
+    carried = package.chart_metadata(demo_chart)["annotations"]
+    changes = "artifacthub.io/changes"
+    assert yaml.safe_load(printed[changes]) == yaml.safe_load(carried[changes])
+    images = yaml.safe_load(printed["artifacthub.io/images"])
+    assert images == [{"name": "busybox", "image": "docker.io/library/busybox:1.37"}]
+    # the fixture names its image differently; only the image references must agree
+    assert [i["image"] for i in yaml.safe_load(carried["artifacthub.io/images"])] == [images[0]["image"]]
+
+
+def test_changed_chart_without_version_bump_is_not_packaged(cli, demo_chart, app_version, tmp_path):
+    """The shared bump rule, against a throwaway git repository (the project checkout is never touched)."""
+    import shutil
+    import subprocess
+
+    repo = tmp_path / "repo"
+    chart = repo / "charts" / "demo"
+    shutil.copytree(demo_chart, chart)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for cmd in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "1.0.0"]):
+        subprocess.run([*git, *cmd], check=True, capture_output=True)
+    base = ("package", "--chart", chart, "--app-version-file", app_version, "--base-ref", "main")
+
+    assert cli(*base, "--output", tmp_path / "unchanged").rc == 0  # nothing changed: no bump needed
+    (chart / "templates" / "configmap.yaml").write_text(
+        (chart / "templates" / "configmap.yaml").read_text() + "  extra: \"1\"\n")
+    res = cli(*base, "--output", tmp_path / "changed")
+    assert res.rc == 1
+    assert "CHART-VERSION-BUMP" in res.err and "1 release rule(s) broken" in res.err
+    assert not (tmp_path / "changed").exists()
+
+    _edit_chart(chart, lambda m: m.update(version="1.0.1"))
+    log = (chart / "CHANGELOG.md").read_text()
+    entry = "## [1.0.1] - 2026-11-29\n\n### Changed\n\n- The ConfigMap carries an extra key.\n\n"
+    (chart / "CHANGELOG.md").write_text(log.replace("## [1.0.0]", entry + "## [1.0.0]"))
+    _edit_chart(chart, lambda m: m["annotations"].update({"artifacthub.io/changes": yaml.safe_dump(
+        [{"kind": "changed", "description": "The ConfigMap carries an extra key."}], sort_keys=False)}))
+    bumped = cli(*base, "--output", tmp_path / "bumped")
+    assert bumped.rc == 0, bumped.err

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
 import yaml
 from dist_helpers import helm, rewrite_package
 
@@ -62,20 +61,16 @@ def test_pull_verify_rejects_a_tampered_package_served_by_the_repo(cli, demo_cha
     assert "sha256 sum does not match" in res.stderr
 
 
-def test_real_chart_from_the_repo_passes_the_static_gate(cli, gpg_key, chart_repo_server, tmp_path):
+def test_real_chart_from_the_repo_passes_the_static_gate(cli, gpg_key, chart_repo_server, real_chart,
+                                                         tmp_path):
     """The umbrella chart, published signed to the nginx repo, pulled back, verified, and gated."""
-    from webstack.paths import CHART_DIR
-
-    if not (CHART_DIR / "Chart.yaml").is_file():
-        pytest.fail(f"{CHART_DIR}/Chart.yaml is missing: the real chart must exist for this test",
-                    pytrace=False)
     server = chart_repo_server
     for old in server.root.iterdir():
         old.unlink()
     res = cli("package", "--output", server.root, "--base-url", server.url, "--sign", "--key", gpg_key.name,
               "--keyring", gpg_key.secring)
     assert res.rc == 0, res.err
-    version = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["version"]
+    version = yaml.safe_load((real_chart / "Chart.yaml").read_text())["version"]
 
     helm("repo", "add", "webstack-local", server.url, "--force-update")
     found = yaml.safe_load(helm("search", "repo", "webstack-local/webstack", "--output", "yaml").stdout)

@@ -109,3 +109,16 @@ def test_key_with_passphrase_signs_from_a_passphrase_file(cli, demo_chart, app_v
     none = cli(*base, "--output", tmp_path / "none-out")
     assert none.rc == 2 and "pass --passphrase-file FILE" in none.err
     assert not (tmp_path / "wrong-out").exists() and not (tmp_path / "none-out").exists()
+
+
+def test_make_package_signs_when_the_environment_names_a_key(cli, demo_chart, app_version, gpg_key, tmp_path,
+                                                             monkeypatch):
+    """`make package` runs plain `webstack package --output dist`: the key comes from the environment."""
+    monkeypatch.setenv("WEBSTACK_SIGNING_KEY", gpg_key.name)
+    monkeypatch.setenv("WEBSTACK_KEYRING", str(gpg_key.secring))
+    monkeypatch.setenv("WEBSTACK_REPO_URL", "https://charts.example.invalid/env")
+    out = tmp_path / "dist"
+    res = cli("package", "--chart", demo_chart, "--output", out, "--app-version-file", app_version)
+    assert res.rc == 0, res.err
+    assert (out / "demo-1.0.0.tgz.prov").is_file()
+    assert "https://charts.example.invalid/env/demo-1.0.0.tgz" in (out / "index.yaml").read_text()

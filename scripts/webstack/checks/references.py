@@ -2,7 +2,8 @@
 Service names must exist in the same render, unless it is declared external.
 
 External objects are declared three ways: by a value (any `existingSecret`, `existingClaim` or
-`existingConfigMap` key in the merged values, a string or a map with `name`), by the annotation
+`existingConfigMap` key in the merged values, a string or a map with `name`; any `imagePullSecrets`
+list), by the annotation
 `webstack.io/external: "Secret/name, ConfigMap/other"` on any rendered object, or by the caller
 (`webstack check --external Secret/name`).
 """
@@ -42,6 +43,10 @@ def externals_from_values(values: Any) -> set[str]:
     if isinstance(values, dict):
         for key, val in values.items():
             kind = _EXISTING_KEYS.get(str(key).lower())
+            if str(key) == "imagePullSecrets" and isinstance(val, list):
+                # registry credentials are made outside the chart: the value names them
+                out |= {f"Secret/{s.get('name') if isinstance(s, dict) else s}" for s in val if s}
+                continue
             if kind and isinstance(val, dict):
                 val = val.get("name")
             if kind and isinstance(val, str) and val:

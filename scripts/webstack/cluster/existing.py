@@ -39,8 +39,10 @@ class ExistingCluster:
 
     def start(self) -> None:
         if not self._kubeconfig.is_file():
-            raise ClusterError(f"kubeconfig {self._kubeconfig} does not exist: set KUBECONFIG or pass "
-                               "--kubeconfig (the existing provider uses a cluster you already have)")
+            raise ClusterError(
+                f"kubeconfig {self._kubeconfig} does not exist: set KUBECONFIG or pass "
+                "--kubeconfig (the existing provider uses a cluster you already have)"
+            )
         connect(self._kubeconfig, self._context).close()
 
     def load_images(self, images: list[str]) -> None:

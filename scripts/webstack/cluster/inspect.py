@@ -38,31 +38,43 @@ def not_ready(kube: Kube, ns: str) -> list[str]:
         st = d.status
         if (st.available_replicas or 0) < want or (st.updated_replicas or 0) < want:
             bad = [_cond_text(c) for c in _conds(d) if c.status != "True"] or [
-                _cond_text(c) for c in _conds(d)]
-            problems.append(f"Deployment/{d.metadata.name}: {st.available_replicas or 0}/{want} available, "
-                            f"{st.updated_replicas or 0} updated; {'; '.join(bad) or 'no conditions yet'}")
+                _cond_text(c) for c in _conds(d)
+            ]
+            problems.append(
+                f"Deployment/{d.metadata.name}: {st.available_replicas or 0}/{want} available, "
+                f"{st.updated_replicas or 0} updated; {'; '.join(bad) or 'no conditions yet'}"
+            )
     for s in kube.apps.list_namespaced_stateful_set(ns).items:
         want = s.spec.replicas if s.spec.replicas is not None else 1
         st = s.status
         if (st.ready_replicas or 0) < want or (st.current_revision != st.update_revision and want):
-            problems.append(f"StatefulSet/{s.metadata.name}: {st.ready_replicas or 0}/{want} ready, "
-                            f"revision {st.current_revision} -> {st.update_revision}")
+            problems.append(
+                f"StatefulSet/{s.metadata.name}: {st.ready_replicas or 0}/{want} ready, "
+                f"revision {st.current_revision} -> {st.update_revision}"
+            )
     for j in kube.batch.list_namespaced_job(ns).items:
         if not any(c.type == "Complete" and c.status == "True" for c in _conds(j)):
-            problems.append(f"Job/{j.metadata.name}: not complete "
-                            f"({'; '.join(_cond_text(c) for c in _conds(j)) or 'no conditions'}), "
-                            f"{j.status.active or 0} active, {j.status.failed or 0} failed")
+            problems.append(
+                f"Job/{j.metadata.name}: not complete "
+                f"({'; '.join(_cond_text(c) for c in _conds(j)) or 'no conditions'}), "
+                f"{j.status.active or 0} active, {j.status.failed or 0} failed"
+            )
     for p in kube.core.list_namespaced_pod(ns).items:
         if p.status.phase == "Succeeded" or p.metadata.deletion_timestamp:
             continue
         ready = any(c.type == "Ready" and c.status == "True" for c in _conds(p))
         if not ready:
-            waiting = [f"{cs.name}: {cs.state.waiting.reason}" for cs in (p.status.container_statuses or [])
-                       if cs.state and cs.state.waiting]
+            waiting = [
+                f"{cs.name}: {cs.state.waiting.reason}"
+                for cs in (p.status.container_statuses or [])
+                if cs.state and cs.state.waiting
+            ]
             conds = [_cond_text(c) for c in _conds(p) if c.status != "True"]
-            problems.append(f"Pod/{p.metadata.name}: phase {p.status.phase}"
-                            f"{'; ' + '; '.join(waiting) if waiting else ''}"
-                            f"{'; ' + '; '.join(conds) if conds else ''}")
+            problems.append(
+                f"Pod/{p.metadata.name}: phase {p.status.phase}"
+                f"{'; ' + '; '.join(waiting) if waiting else ''}"
+                f"{'; ' + '; '.join(conds) if conds else ''}"
+            )
     for c in kube.core.list_namespaced_persistent_volume_claim(ns).items:
         if c.status.phase != "Bound":
             problems.append(f"PersistentVolumeClaim/{c.metadata.name}: {c.status.phase}")
@@ -72,8 +84,9 @@ def not_ready(kube: Kube, ns: str) -> list[str]:
 def warning_events(kube: Kube, ns: str, limit: int = 8) -> list[str]:
     events = [e for e in kube.core.list_namespaced_event(ns).items if e.type == "Warning"]
     events.sort(key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp))
-    return [f"{e.involved_object.kind}/{e.involved_object.name}: {e.reason}: {e.message}"
-            for e in events[-limit:]]
+    return [
+        f"{e.involved_object.kind}/{e.involved_object.name}: {e.reason}: {e.message}" for e in events[-limit:]
+    ]
 
 
 def diagnose(kube: Kube, ns: str) -> str:
@@ -83,7 +96,7 @@ def diagnose(kube: Kube, ns: str) -> str:
         events = warning_events(kube, ns)
     except Exception as exc:  # diagnosis must never hide the original failure
         return f"(could not diagnose namespace {ns}: {exc})"
-    lines = problems or ["every workload, pod and claim is ready (the failure is elsewhere)"]
+    lines = problems or ["no workload, pod or claim is unready right now"]
     if events:
         lines += ["warning events:", *events]
     return "\n".join(lines)
@@ -97,9 +110,11 @@ def services_without_endpoints(kube: Kube, ns: str) -> list[str]:
         svc = (s.metadata.labels or {}).get("kubernetes.io/service-name", "")
         n = sum(1 for e in (s.endpoints or []) if e.conditions is None or e.conditions.ready is not False)
         ready[svc] = ready.get(svc, 0) + n
-    return [f"Service/{svc.metadata.name}: no ready endpoints"
-            for svc in kube.core.list_namespaced_service(ns).items
-            if svc.spec.selector and not ready.get(svc.metadata.name)]
+    return [
+        f"Service/{svc.metadata.name}: no ready endpoints"
+        for svc in kube.core.list_namespaced_service(ns).items
+        if svc.spec.selector and not ready.get(svc.metadata.name)
+    ]
 
 
 @dataclass
@@ -116,8 +131,11 @@ def _template(obj: Any) -> dict[str, Any]:
     spec = obj.spec.template
     return {
         "images": sorted(c.image for c in spec.spec.containers),
-        "annotations": {k: v for k, v in (spec.metadata.annotations or {}).items()
-                        if not k.startswith("kubectl.kubernetes.io/")},
+        "annotations": {
+            k: v
+            for k, v in (spec.metadata.annotations or {}).items()
+            if not k.startswith("kubectl.kubernetes.io/")
+        },
     }
 
 
@@ -149,8 +167,18 @@ def snapshot(kube: Kube, ns: str, secret_names: Iterable[str]) -> Snapshot:
 
 
 # Kinds checked after uninstall, with the objects a namespace has without any release in it.
-_LEFTOVER_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "Job", "Pod", "Service", "ConfigMap",
-                   "Secret", "PersistentVolumeClaim", "ServiceAccount")
+_LEFTOVER_KINDS = (
+    "Deployment",
+    "StatefulSet",
+    "ReplicaSet",
+    "Job",
+    "Pod",
+    "Service",
+    "ConfigMap",
+    "Secret",
+    "PersistentVolumeClaim",
+    "ServiceAccount",
+)
 _BUILTIN = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}
 
 
@@ -199,5 +227,6 @@ def kept_on_purpose(manifest: Iterable[dict[str, Any]]) -> dict[str, str]:
                 for i in range(int(spec.get("replicas", 1) or 0)):
                     name = f"{tpl['metadata']['name']}-{meta['name']}-{i}"
                     kept[f"PersistentVolumeClaim/{name}"] = (
-                        f"volumeClaimTemplate of StatefulSet/{meta['name']} (data outlives the release)")
+                        f"volumeClaimTemplate of StatefulSet/{meta['name']} (data outlives the release)"
+                    )
     return kept

@@ -42,8 +42,10 @@ def kind_config(api_port: int = 0) -> str:
 def _program(name: str) -> str:
     found = shutil.which(name)
     if not found:
-        raise ToolchainError(f"`{name}` is not on PATH: the kind provider needs kind and Docker "
-                             "(https://kind.sigs.k8s.io/docs/user/quick-start/); use --provider kwok here")
+        raise ToolchainError(
+            f"`{name}` is not on PATH: the kind provider needs kind and Docker "
+            "(https://kind.sigs.k8s.io/docs/user/quick-start/); use --provider kwok here"
+        )
     return found
 
 
@@ -73,13 +75,21 @@ class KindCluster:
 
     def _run(self, *cmd: str, timeout: float = 900) -> None:
         try:
-            res = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, check=False,
-                                 stdin=subprocess.DEVNULL)
+            res = subprocess.run(
+                list(cmd),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired as exc:
             raise ClusterError(f"`{_show(cmd)}` did not finish within {timeout:.0f}s") from exc
         if res.returncode != 0:
-            raise ClusterError(f"`{_show(cmd)}` failed (exit {res.returncode}):\n"
-                               f"{(res.stderr or res.stdout).strip()[-2000:]}")
+            raise ClusterError(
+                f"`{_show(cmd)}` failed (exit {res.returncode}):\n"
+                f"{(res.stderr or res.stdout).strip()[-2000:]}"
+            )
 
     def start(self) -> None:
         kind = _program("kind")
@@ -88,8 +98,19 @@ class KindCluster:
         config.write_text(kind_config())
         try:
             self.created = True
-            self._run(kind, "create", "cluster", "--name", self.name, "--config", str(config),
-                      "--kubeconfig", str(self.kubeconfig), "--wait", self.wait)
+            self._run(
+                kind,
+                "create",
+                "cluster",
+                "--name",
+                self.name,
+                "--config",
+                str(config),
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--wait",
+                self.wait,
+            )
         except BaseException:
             with contextlib.suppress(ClusterError, ToolchainError):  # keep the original error
                 self.stop()
@@ -113,9 +134,17 @@ class KindCluster:
                 kind = _program("kind")
                 if keep_logs_in is not None:
                     with contextlib.suppress(ClusterError):  # logs are a bonus; deleting is not
-                        self._run(kind, "export", "logs", str(keep_logs_in / f"kind-{self.name}-logs"),
-                                  "--name", self.name)
-                self._run(kind, "delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig))
+                        self._run(
+                            kind,
+                            "export",
+                            "logs",
+                            str(keep_logs_in / f"kind-{self.name}-logs"),
+                            "--name",
+                            self.name,
+                        )
+                self._run(
+                    kind, "delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig)
+                )
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None

@@ -74,8 +74,10 @@ def connect(kubeconfig: Path, context: str | None = None, timeout: float = 10) -
     from kubernetes.config.config_exception import ConfigException
 
     if not kubeconfig.is_file():
-        raise ClusterError(f"kubeconfig {kubeconfig} does not exist: start a cluster "
-                           "(`webstack cluster up`) or pass --kubeconfig with a readable file")
+        raise ClusterError(
+            f"kubeconfig {kubeconfig} does not exist: start a cluster "
+            "(`webstack cluster up`) or pass --kubeconfig with a readable file"
+        )
     try:
         api = config.new_client_from_config(config_file=str(kubeconfig), context=context)
     except (ConfigException, ValueError, TypeError, KeyError, yaml.YAMLError) as exc:
@@ -87,8 +89,10 @@ def connect(kubeconfig: Path, context: str | None = None, timeout: float = 10) -
     except Exception as exc:  # urllib3/ssl/ApiException: all mean "cannot use this cluster"
         kube.close()
         server = api.configuration.host
-        raise ClusterError(f"the cluster in {kubeconfig} ({server}) is not reachable: "
-                           f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+        raise ClusterError(
+            f"the cluster in {kubeconfig} ({server}) is not reachable: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        ) from exc
     return kube
 
 
@@ -118,36 +122,40 @@ def create_namespace(kube: Kube, name: str, purpose: str = "helm release lifecyc
             raise ClusterError(f"cannot read namespace {name}: {exc.reason}") from exc
         existing = None
     if existing is not None:
-        whose = ("was created by an earlier webstack run that did not clean up; delete it with "
-                 f"`webstack cluster clean --namespace {name}`" if is_ours(existing) else
-                 f"was not created by webstack (no {OWNER_LABEL}={OWNER_VALUE} label), so it is left alone")
-        raise ClusterError(f"namespace {name!r} already exists and {whose}; choose another with --namespace")
-    body = client.V1Namespace(metadata=client.V1ObjectMeta(
-        name=name, labels={OWNER_LABEL: OWNER_VALUE, **PSS_LABELS},
-        annotations={OWNER_NOTE: purpose}))
+        whose = (
+            "was left by an earlier webstack run that did not finish; delete it "
+            f"(`kubectl delete namespace {name}`) or"
+            if is_ours(existing)
+            else f"was not created by webstack (no {OWNER_LABEL}={OWNER_VALUE} label), so it is left alone;"
+        )
+        raise ClusterError(f"namespace {name!r} already exists and {whose} choose another with --namespace")
+    body = client.V1Namespace(
+        metadata=client.V1ObjectMeta(
+            name=name, labels={OWNER_LABEL: OWNER_VALUE, **PSS_LABELS}, annotations={OWNER_NOTE: purpose}
+        )
+    )
     kube.core.create_namespace(body)
 
 
-def delete_namespace(kube: Kube, name: str, wait: float = 60) -> bool:
-    """Delete a namespace only if we created it; True when it is gone (or never existed)."""
+def delete_namespaces(kube: Kube, names: list[str], wait: float = 90) -> list[str]:
+    """Delete namespaces, only those we created, all at once; the names still present after `wait`."""
     from kubernetes.client.exceptions import ApiException
 
-    try:
-        ns = kube.core.read_namespace(name)
-    except ApiException as exc:
-        if exc.status == 404:
-            return True
-        raise
-    if not is_ours(ns):
-        raise ClusterError(f"refusing to delete namespace {name!r}: it was not created by webstack")
-    kube.core.delete_namespace(name)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
+    pending = []
+    for name in names:
         try:
-            kube.core.read_namespace(name)
+            ns = kube.core.read_namespace(name)
         except ApiException as exc:
             if exc.status == 404:
-                return True
+                continue
             raise
+        if not is_ours(ns):
+            raise ClusterError(f"refusing to delete namespace {name!r}: it was not created by webstack")
+        kube.core.delete_namespace(name)
+        pending.append(name)
+    deadline = time.monotonic() + wait
+    while pending and time.monotonic() < deadline:
         time.sleep(0.3)
-    return False
+        live = {n.metadata.name for n in kube.core.list_namespace().items}
+        pending = [n for n in pending if n in live]
+    return pending

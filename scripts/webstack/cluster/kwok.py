@@ -39,13 +39,17 @@ def binaries() -> dict[str, Path]:
         "kwokctl": TOOLS["kwok"].binary("kwokctl"),
         "kwok-controller": TOOLS["kwok"].binary("kwok"),
         "etcd": TOOLS["etcd"].binary("etcd"),
-        **{c: TOOLS["kubernetes"].binary(c)
-           for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")},
+        **{
+            c: TOOLS["kubernetes"].binary(c)
+            for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+        },
     }
     missing = [f"{k} ({p})" for k, p in found.items() if not os.access(p, os.X_OK)]
     if missing:
-        raise ToolchainError(f"the kwok cluster needs binaries that are not built yet: {', '.join(missing)}. "
-                             "Run `make setup` (builds and caches them once).")
+        raise ToolchainError(
+            f"the kwok cluster needs binaries that are not built yet: {', '.join(missing)}. "
+            "Run `make setup` (builds and caches them once)."
+        )
     return found
 
 
@@ -64,7 +68,9 @@ def kwokctl_config(bins: dict[str, Path], cache: Path, apiserver_port: int) -> s
         "etcdBinary": str(bins["etcd"]),
         "kwokControllerBinary": str(bins["kwok-controller"]),
     }
-    docs = [{"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration", "options": options}]
+    docs = [
+        {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration", "options": options}
+    ]
     text = yaml.safe_dump_all(docs, sort_keys=False)
     for stage in sorted(STAGES_DIR.glob("*.yaml")):
         text += "---\n" + stage.read_text()
@@ -114,10 +120,20 @@ class KwokCluster:
             log.write(f"$ {' '.join(cmd)}\n")
             log.flush()
             try:
-                return subprocess.run(cmd, env=self._env(), stdout=log, stderr=subprocess.STDOUT,
-                                      text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+                return subprocess.run(
+                    cmd,
+                    env=self._env(),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    timeout=timeout,
+                    check=False,
+                    stdin=subprocess.DEVNULL,
+                )
             except subprocess.TimeoutExpired as exc:
-                raise ClusterError(f"`kwokctl {' '.join(args)}` did not finish within {timeout:.0f}s") from exc
+                raise ClusterError(
+                    f"`kwokctl {' '.join(args)}` did not finish within {timeout:.0f}s"
+                ) from exc
 
     # -- life -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -127,12 +143,22 @@ class KwokCluster:
         config = self._root() / "kwokctl.yaml"
         config.write_text(kwokctl_config(bins, self._root() / "cache", free_port()))
         try:
-            res = self._kwokctl("--config", str(config), "create", "cluster",
-                                "--kubeconfig", str(self.kubeconfig),
-                                "--wait", f"{int(self.start_timeout)}s", timeout=self.start_timeout + 30)
+            res = self._kwokctl(
+                "--config",
+                str(config),
+                "create",
+                "cluster",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--wait",
+                f"{int(self.start_timeout)}s",
+                timeout=self.start_timeout + 30,
+            )
             if res.returncode != 0:
-                raise ClusterError(f"kwokctl could not create cluster {self.name} (exit {res.returncode}):\n"
-                                   f"{self.diagnostics()}")
+                raise ClusterError(
+                    f"kwokctl could not create cluster {self.name} (exit {res.returncode}):\n"
+                    f"{self.diagnostics()}"
+                )
             self._prepare()
         except BaseException:
             self.stop()
@@ -147,17 +173,31 @@ class KwokCluster:
 
         kube = connect(self.kubeconfig, self.context)
         try:
-            kube.core.create_node(client.V1Node(metadata=client.V1ObjectMeta(
-                name=NODE_NAME,
-                annotations={"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                labels={"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux",
-                        "kubernetes.io/arch": "amd64", "type": "kwok"})))
-            kube.storage.create_storage_class(client.V1StorageClass(
-                metadata=client.V1ObjectMeta(
-                    name=STORAGE_CLASS,
-                    annotations={"storageclass.kubernetes.io/is-default-class": "true"}),
-                provisioner="webstack.kwok/volume", reclaim_policy="Delete",
-                volume_binding_mode="Immediate"))
+            kube.core.create_node(
+                client.V1Node(
+                    metadata=client.V1ObjectMeta(
+                        name=NODE_NAME,
+                        annotations={"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                        labels={
+                            "kubernetes.io/hostname": NODE_NAME,
+                            "kubernetes.io/os": "linux",
+                            "kubernetes.io/arch": "amd64",
+                            "type": "kwok",
+                        },
+                    )
+                )
+            )
+            kube.storage.create_storage_class(
+                client.V1StorageClass(
+                    metadata=client.V1ObjectMeta(
+                        name=STORAGE_CLASS,
+                        annotations={"storageclass.kubernetes.io/is-default-class": "true"},
+                    ),
+                    provisioner="webstack.kwok/volume",
+                    reclaim_policy="Delete",
+                    volume_binding_mode="Immediate",
+                )
+            )
             self._wait(lambda: _node_ready(kube.core.read_node(NODE_NAME)), f"node {NODE_NAME} Ready")
             self._wait(lambda: _has_default_sa(kube), "the default ServiceAccount")
         finally:
@@ -170,8 +210,9 @@ class KwokCluster:
                 if predicate():  # type: ignore[operator]
                     return
             time.sleep(0.2)
-        raise ClusterError(f"kwok cluster {self.name}: no {what} within {self.start_timeout:.0f}s\n"
-                           f"{self.diagnostics()}")
+        raise ClusterError(
+            f"kwok cluster {self.name}: no {what} within {self.start_timeout:.0f}s\n{self.diagnostics()}"
+        )
 
     def load_images(self, images: list[str]) -> None:
         """Nothing to load: kwok runs no containers (pods are simulated from their spec)."""
@@ -196,7 +237,9 @@ class KwokCluster:
         for doc in yaml.safe_load_all(saved.read_text()):
             if doc and doc.get("kind") == "KwokctlConfiguration":
                 opts = doc.get("options", {})
-                return sorted({int(v) for k, v in opts.items() if k.endswith("Port") and type(v) is int and v})
+                return sorted(
+                    {int(v) for k, v in opts.items() if k.endswith("Port") and type(v) is int and v}
+                )
         return []
 
     def diagnostics(self) -> str:

@@ -1,15 +1,15 @@
 """What the lifecycle does to a chart: a small YAML file, so the real chart and test fixtures share code.
 
-    chart: charts/webstack            # relative to the repository root (or absolute)
-    release: webstack
-    timeout: 120s                      # install, upgrade and rollback (helm --timeout)
-    install: {values}                  # values for revision 1
-    upgrade:
-      bumpAppVersion: true             # revision 2 is the chart with appVersion + 1 patch (new image tag)
-      values: {values}                 # merged over install values: the config change
-    badUpgrade:
-      values: {values}                 # merged over install values; must fail (API server or wait)
-      timeout: 20s
+chart: charts/webstack            # relative to the repository root (or absolute)
+release: webstack
+timeout: 120s                      # install, upgrade and rollback (helm --timeout)
+install: {values}                  # values for revision 1
+upgrade:
+  bumpAppVersion: true             # revision 2 is the chart with appVersion + 1 patch (new image tag)
+  values: {values}                 # merged over install values: the config change
+badUpgrade:
+  values: {values}                 # merged over install values; must fail (API server or wait)
+  timeout: 20s
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ def _mapping(doc: dict[str, Any], key: str, source: Path, where: str) -> dict[st
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InputError(f"{source}: {where}{key} must be a mapping of chart values, got {type(value).__name__}")
+        raise InputError(
+            f"{source}: {where}{key} must be a mapping of chart values, got {type(value).__name__}"
+        )
     return value
 
 
@@ -79,7 +81,9 @@ def load(path: Path, chart: Path | None = None) -> Scenario:
         raise InputError(f"{path}: expected a mapping with chart, release, install, upgrade, badUpgrade")
     known = {"chart", "release", "timeout", "install", "upgrade", "badUpgrade"}
     if unknown := sorted(set(doc) - known):
-        raise InputError(f"{path}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
+        raise InputError(
+            f"{path}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}"
+        )
     chart_path = chart or Path(str(doc.get("chart", "")))
     if not chart_path.is_absolute():
         chart_path = REPO_ROOT / chart_path
@@ -99,7 +103,9 @@ def load(path: Path, chart: Path | None = None) -> Scenario:
     if not isinstance(bump, bool):
         raise InputError(f"{path}: upgrade.bumpAppVersion must be true or false, got {bump!r}")
     return Scenario(
-        source=path, chart=chart_path, release=release,
+        source=path,
+        chart=chart_path,
+        release=release,
         timeout=_duration(doc, "timeout", "120s", path, ""),
         install=_mapping(doc, "install", path, ""),
         upgrade_values=_mapping(upgrade, "values", path, "upgrade."),

@@ -36,16 +36,26 @@ def run(args: argparse.Namespace) -> int:
     state = state_file(args.name)
     if args.action == "up":
         if state.exists():
-            raise ClusterError(f"cluster {args.name} is already up ({state}); `webstack cluster down "
-                               f"--name {args.name}` first")
+            raise ClusterError(
+                f"cluster {args.name} is already up ({state}); `webstack cluster down "
+                f"--name {args.name}` first"
+            )
         opts = {"kubeconfig": args.kubeconfig, "context": args.context} if args.provider == "existing" else {}
         cluster = make(args.provider, args.name, **opts)
         cluster.start()
         root = getattr(cluster, "root", None)
         state.parent.mkdir(parents=True, exist_ok=True)
-        state.write_text(json.dumps({"provider": args.provider, "name": cluster.name,
-                                     "root": str(root) if root else None,
-                                     "kubeconfig": str(cluster.kubeconfig), "context": cluster.context}))
+        state.write_text(
+            json.dumps(
+                {
+                    "provider": args.provider,
+                    "name": cluster.name,
+                    "root": str(root) if root else None,
+                    "kubeconfig": str(cluster.kubeconfig),
+                    "context": cluster.context,
+                }
+            )
+        )
         print(f"{args.provider} cluster {cluster.name} is up\nexport KUBECONFIG={cluster.kubeconfig}")
         return 0
     if not state.exists():

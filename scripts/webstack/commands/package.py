@@ -16,6 +16,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from webstack.report import Finding
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,28 +84,29 @@ def run_package(args: argparse.Namespace) -> int:
     from webstack.report import findings_text
 
     chart_dir = _chart_dir(args)
-    meta = package.chart_metadata(chart_dir)
     key = None
     if args.sign or args.key:
         if not args.key:
             raise InputError("--sign needs --key NAME (or $WEBSTACK_SIGNING_KEY)")
         keyring = args.keyring or Path.home() / ".gnupg" / "secring.gpg"
         key = package.SigningKey(args.key, keyring, args.passphrase_file)
-        key.check()  # before the slow release checks
     app_version_file = args.app_version_file
     if app_version_file is None and chart_dir.resolve() == CHART_DIR.resolve():
         app_version_file = APP_DIR / "VERSION"
 
-    problems = release.findings(chart_dir, meta, app_version_file)
-    if args.base_ref:
-        problems += _version_bump_findings(chart_dir, args.base_ref)
-    if problems:
-        findings_text(problems, sys.stderr, title="release problems")
-        print(f"not packaged: {len(problems)} release rule(s) broken", file=sys.stderr)
-        return 1
+    def rules(chart: Path, meta: dict[str, Any]) -> list[Finding]:
+        found = release.findings(chart, meta, app_version_file)
+        if args.base_ref:  # git compares the real chart folder, not the copy
+            found += _version_bump_findings(chart_dir, args.base_ref)
+        return found
 
-    done = package.package(chart_dir, args.output, key=key, base_url=args.base_url, merge=args.merge,
-                           force=args.force)
+    try:
+        done = package.package(chart_dir, args.output, key=key, base_url=args.base_url, merge=args.merge,
+                               force=args.force, rules=rules)
+    except package.ReleaseRulesBroken as exc:
+        findings_text(exc.findings, sys.stderr, title="release problems")
+        print(exc, file=sys.stderr)
+        return exc.exit_code
     signed = f", signed ({done.provenance.name})" if done.provenance else ", unsigned"
     print(f"packaged {done.name} {done.version}: {done.chart}{signed}")
     index = package.load_index(done.index)
@@ -109,11 +114,17 @@ def run_package(args: argparse.Namespace) -> int:
     return 0
 
 
-def _version_bump_findings(chart_dir: Path, base_ref: str) -> list:
-    """The shared version-bump rule (webstack.versioning, also used by `webstack lint`)."""
-    from webstack import versioning
+def _version_bump_findings(chart_dir: Path, base_ref: str) -> list[Finding]:
+    """The shared version-bump rule (webstack.versioning, also used by `webstack lint`), in the git
+    repository that holds the chart (this checkout for charts/webstack)."""
+    import subprocess
 
-    return versioning.bump_findings(chart_dir, base_ref)
+    from webstack import versioning
+    from webstack.paths import REPO_ROOT
+
+    top = subprocess.run(["git", "-C", str(chart_dir), "rev-parse", "--show-toplevel"], capture_output=True,
+                         text=True, check=False).stdout.strip()
+    return versioning.bump_findings(chart_dir, base_ref, Path(top) if top else REPO_ROOT)
 
 
 def run_verify(args: argparse.Namespace) -> int:

@@ -9,16 +9,26 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("smoke", help="install, test, upgrade, roll back and uninstall on a local cluster")
-    p.add_argument("--provider", choices=("kwok", "kind", "existing"), default="kwok",
-                   help="kwok (default: local control plane, simulated pods), kind (full fidelity, needs "
-                        "Docker with privileged containers), existing (current kubeconfig context)")
-    p.add_argument("--report-dir", type=Path, help="write smoke.json and smoke.junit.xml here "
-                   "(and component logs when something fails)")
+    p.add_argument(
+        "--provider",
+        choices=("kwok", "kind", "existing"),
+        default="kwok",
+        help="kwok (default: local control plane, simulated pods), kind (full fidelity, needs "
+        "Docker with privileged containers), existing (current kubeconfig context)",
+    )
+    p.add_argument(
+        "--report-dir",
+        type=Path,
+        help="write smoke.json and smoke.junit.xml here (and component logs when something fails)",
+    )
     p.add_argument("--scenario", type=Path, help="lifecycle scenario YAML (default: the webstack chart's)")
     p.add_argument("--chart", type=Path, help="chart directory (overrides the scenario's)")
     p.add_argument("--namespace", default="webstack-smoke", help="namespace to create (must not exist)")
-    p.add_argument("--base-ref", default="HEAD",
-                   help="git ref whose chart is upgraded to the working tree (default HEAD)")
+    p.add_argument(
+        "--base-ref",
+        default="HEAD",
+        help="git ref whose chart is upgraded to the working tree (default HEAD)",
+    )
     p.add_argument("--kubeconfig", type=Path, help="existing provider: kubeconfig (default $KUBECONFIG)")
     p.add_argument("--context", help="existing provider: kubeconfig context")
     p.set_defaults(func=run)
@@ -32,9 +42,19 @@ def run(args: argparse.Namespace) -> int:
         s = step  # a report.Step
         print(f"  {s.result:<7} {s.name} ({s.seconds:.1f}s)", file=sys.stderr, flush=True)  # type: ignore[attr-defined]
 
-    steps = smoke(SmokeOptions(provider=args.provider, scenario=args.scenario, chart=args.chart,
-                               namespace=args.namespace, base_ref=args.base_ref, report_dir=args.report_dir,
-                               kubeconfig=args.kubeconfig, context=args.context), on_step=announce)
+    steps = smoke(
+        SmokeOptions(
+            provider=args.provider,
+            scenario=args.scenario,
+            chart=args.chart,
+            namespace=args.namespace,
+            base_ref=args.base_ref,
+            report_dir=args.report_dir,
+            kubeconfig=args.kubeconfig,
+            context=args.context,
+        ),
+        on_step=announce,
+    )
     total = sum(s.seconds for s in steps)
     steps_text(steps, stream=sys.stdout, title=f"webstack smoke on {args.provider}: {total:.1f}s")
     if args.report_dir:

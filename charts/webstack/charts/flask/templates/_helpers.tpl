@@ -128,14 +128,14 @@ DB_PORT: {{ include "flask.db.port" . | quote }}
 DB_NAME: {{ include "flask.db.name" . | quote }}
 DB_USER: {{ include "flask.db.user" . | quote }}
 DB_PASSWORD_FILE: {{ include "flask.db.passwordFile" . | quote }}
-DB_POOL_SIZE: {{ .Values.config.dbPoolSize | quote }}
-DB_CONNECT_TIMEOUT: {{ .Values.config.dbConnectTimeout | quote }}
-MAX_CONTENT_LENGTH: {{ .Values.config.maxContentLength | quote }}
+DB_POOL_SIZE: {{ .Values.config.dbPoolSize | int64 | quote }}
+DB_CONNECT_TIMEOUT: {{ .Values.config.dbConnectTimeout | int64 | quote }}
+MAX_CONTENT_LENGTH: {{ .Values.config.maxContentLength | int64 | quote }}
 GUNICORN_BIND: {{ printf "0.0.0.0:%d" (int .Values.containerPort) | quote }}
-GUNICORN_WORKERS: {{ .Values.gunicorn.workers | quote }}
-GUNICORN_THREADS: {{ .Values.gunicorn.threads | quote }}
-GUNICORN_TIMEOUT: {{ .Values.gunicorn.timeout | quote }}
-GUNICORN_GRACEFUL_TIMEOUT: {{ .Values.gunicorn.gracefulTimeout | quote }}
+GUNICORN_WORKERS: {{ .Values.gunicorn.workers | int64 | quote }}
+GUNICORN_THREADS: {{ .Values.gunicorn.threads | int64 | quote }}
+GUNICORN_TIMEOUT: {{ .Values.gunicorn.timeout | int64 | quote }}
+GUNICORN_GRACEFUL_TIMEOUT: {{ .Values.gunicorn.gracefulTimeout | int64 | quote }}
 GUNICORN_WORKER_TMP_DIR: {{ .Values.gunicorn.workerTmpDir | quote }}
 {{- end -}}
 
