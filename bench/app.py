@@ -80,6 +80,8 @@ def run() -> dict[str, dict[str, float]]:
         post = work / "post.lua"
         post.write_text(POST_LUA + REPORT_LUA)
         base = f"http://{LOOPBACK}:{port}"
+        subprocess.run([shutil.which("wrk") or "wrk", "-t1", f"-c{CONNECTIONS}", "-d1s", f"{base}/healthz"],
+                       capture_output=True, check=False)  # warm-up: workers' first requests are slow
         rows = {
             "healthz (no DB)": wrk(f"{base}/healthz", report),
             "list 20 (GET /api/notes)": wrk(f"{base}/api/notes?limit=20", report),

@@ -7,8 +7,8 @@ import time
 
 from flask import Flask, Response, g, request
 
+from webstack_app import api, db, errors, health, logs, metrics, web
 from webstack_app import config as config_mod
-from webstack_app import db, errors, logs, metrics
 from webstack_app.config import Config
 
 log = logging.getLogger("webstack_app")
@@ -30,8 +30,6 @@ def create_app(config: Config | None = None) -> Flask:
     engine = db.make_engine(config)
     app.extensions["webstack_engine"] = engine
     metrics.INFO.labels(config.app_version).set(1)
-
-    from webstack_app import api, health, web
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

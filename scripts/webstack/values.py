@@ -7,6 +7,7 @@ the chart's defaults. The matrix is the defaults plus every ci/*-values.yaml (ch
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,24 @@ import yaml
 from webstack.errors import InputError
 
 PathPart = str | int
+_YAML11_SHORT_BOOL = re.compile(r"^(?:y|Y|n|N)$")
+
+
+class Loader(yaml.SafeLoader):
+    """YAML as helm reads values (go-yaml, YAML 1.1): `y` and `n` are booleans too, unlike PyYAML's default.
+
+    Without this, `tag: n` passes our check as a string and helm then rejects it as a boolean.
+    """
+
+    bool_values = {**yaml.SafeLoader.bool_values, "y": True, "n": False}
+
+
+class Dumper(yaml.SafeDumper):
+    """Writes values helm reads back unchanged (quotes `y`/`n`)."""
+
+
+for _cls in (Loader, Dumper):
+    _cls.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML11_SHORT_BOOL, list("yYnN"))
 
 
 @dataclass(frozen=True)
@@ -68,8 +87,8 @@ def load(path: Path) -> ValuesFile:
         raise InputError(f"{path}: values file does not exist")
     text = path.read_text()
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=Loader)
+        data = yaml.load(text, Loader=Loader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         raise InputError(f"{path}{yaml_error_place(exc)}") from exc
     except yaml.YAMLError as exc:

@@ -161,34 +161,50 @@ def run_lifecycle(
 
 
 def test_fixture_chart_full_lifecycle(kwok_cluster: KwokCluster, kube: Kube, tmp_path: Path) -> None:
-    scenario = scen.load(FIXTURES / "scenario.yaml")
-    steps = run_lifecycle(kwok_cluster, scenario, "fx-life", tmp_path)
-    by = {s.name: s for s in steps}
-    expected = {
-        "namespace",
-        "install",
-        "helm test",
-        "assert installed",
-        "upgrade",
-        "assert upgraded",
-        "rollback",
-        "assert rolled back",
-        "bad upgrade",
-        "uninstall",
-    }
-    assert {n for n, r in results(steps).items() if r == "passed"} >= expected, explain(steps)
-    assert by["http smoke"].result == "skipped" and "kwok runs no containers" in by["http smoke"].detail
-    # revision bookkeeping: 1 install, 2 upgrade, 3 rollback, 4 failed, 5 automatic rollback
-    assert "rolled: Deployment/fx-web (checksum/config, image app:1.0.1)" in by["assert upgraded"].detail
-    assert "revision 4 failed" in by["bad upgrade"].detail and "revision 5" in by["bad upgrade"].detail
-    assert "app 1.0.0 -> 1.0.1" in by["upgrade"].detail
-    # the chart keeps its Secret (resource-policy) and the StatefulSet's claim: both listed with why
-    assert "Secret/fx-db: annotated helm.sh/resource-policy: keep" in by["uninstall"].detail
-    assert "PersistentVolumeClaim/data-fx-db-0: volumeClaimTemplate" in by["uninstall"].detail
-    kept = {s.metadata.name for s in kube.core.list_namespaced_secret("fx-life").items} | {
-        c.metadata.name for c in kube.core.list_namespaced_persistent_volume_claim("fx-life").items
-    }
-    assert kept == {"fx-db", "data-fx-db-0"}
+    """The whole lifecycle through the existing provider (this kwok cluster, reached by kubeconfig).
+
+    The existing provider deletes the namespaces it made at the end, and nobody else's.
+    """
+    from webstack.cluster.existing import ExistingCluster
+
+    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="bystander")))
+    existing = ExistingCluster(kwok_cluster.kubeconfig, kwok_cluster.context)
+    existing.start()
+    existing.runs_containers = False  # kwok underneath: no HTTP to check
+    life = Lifecycle(existing, scen.load(FIXTURES / "scenario.yaml"), "fx-life", tmp_path)
+    try:
+        steps = life.run()
+        by = {s.name: s for s in steps}
+        expected = {
+            "namespace",
+            "install",
+            "helm test",
+            "assert installed",
+            "upgrade",
+            "assert upgraded",
+            "rollback",
+            "assert rolled back",
+            "bad upgrade",
+            "uninstall",
+        }
+        assert {n for n, r in results(steps).items() if r == "passed"} >= expected, explain(steps)
+        assert by["http smoke"].result == "skipped" and "no containers" in by["http smoke"].detail
+        # revision bookkeeping: 1 install, 2 upgrade, 3 rollback, 4 failed, 5 automatic rollback
+        assert "rolled: Deployment/fx-web (checksum/config, image app:1.0.1)" in by["assert upgraded"].detail
+        assert "revision 4 failed" in by["bad upgrade"].detail and "revision 5" in by["bad upgrade"].detail
+        assert "app 1.0.0 -> 1.0.1" in by["upgrade"].detail
+        # the chart keeps its Secret (resource-policy) and the StatefulSet's claim: both listed with why
+        assert "Secret/fx-db: annotated helm.sh/resource-policy: keep" in by["uninstall"].detail
+        assert "PersistentVolumeClaim/data-fx-db-0: volumeClaimTemplate" in by["uninstall"].detail
+        kept = {s.metadata.name for s in kube.core.list_namespaced_secret("fx-life").items} | {
+            c.metadata.name for c in kube.core.list_namespaced_persistent_volume_claim("fx-life").items
+        }
+        assert kept == {"fx-db", "data-fx-db-0"}
+    finally:
+        life.close()
+    names = {n.metadata.name for n in kube.core.list_namespace().items}
+    assert "fx-life" not in names and "fx-life-base" not in names
+    assert "bystander" in names
 
 
 def test_upgrade_from_a_base_ref_without_the_chart_is_skipped_with_the_reason(
@@ -246,21 +262,3 @@ def test_real_chart_full_lifecycle(kwok_cluster: KwokCluster, tmp_path: Path) ->
     failed = [s for s in steps if s.result == "failed"]
     assert not failed, explain(steps)
     assert results(steps)["install"] == "passed"
-
-
-def test_existing_provider_deletes_only_its_own_namespaces(kwok_cluster: KwokCluster, kube: Kube,
-                                                           tmp_path: Path) -> None:
-    """The existing provider on this cluster: our namespaces go at the end, nobody else's."""
-    from webstack.cluster.existing import ExistingCluster
-
-    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="bystander")))
-    existing = ExistingCluster(kwok_cluster.kubeconfig, kwok_cluster.context)
-    existing.start()
-    existing.runs_containers = False  # it is kwok underneath: no HTTP to check
-    life = Lifecycle(existing, scen.load(FIXTURES / "scenario.yaml"), "ex-life", tmp_path)
-    steps = life.run()
-    assert results(steps)["uninstall"] == "passed", explain(steps)
-    life.close()
-    names = {n.metadata.name for n in kube.core.list_namespace().items}
-    assert "ex-life" not in names and "ex-life-base" not in names
-    assert "bystander" in names

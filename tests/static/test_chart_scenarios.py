@@ -18,8 +18,8 @@ import yaml
 from webstack import helm
 from webstack.manifests import Manifest, containers, pod_template
 from webstack.paths import APP_DIR, CHART_DIR
-from webstack.render import RELEASE, NAMESPACE, render_jobs
-from webstack.values import ValuesSet, matrix
+from webstack.render import NAMESPACE, RELEASE, render_jobs
+from webstack.values import matrix
 
 pytestmark = pytest.mark.static
 
@@ -51,8 +51,8 @@ def name(suffix: str) -> str:
 
 
 def test_matrix_has_every_required_scenario() -> None:
-    required = {"defaults", "external-database", "ingress-tls", "hpa-pdb", "no-persistence", "existing-secrets",
-                "minimal-resources"}
+    required = {"defaults", "external-database", "ingress-tls", "hpa-pdb", "no-persistence",
+                "existing-secrets", "minimal-resources"}
     assert required <= set(SCENARIOS), f"missing ci/*-values.yaml: {required - set(SCENARIOS)}"
 
 
@@ -60,7 +60,8 @@ def test_defaults_render_the_whole_stack(renders: dict[str, list[Manifest]]) -> 
     ms = renders["defaults"]
     assert set(objects(ms, "Deployment")) == {name("flask"), name("nginx")}
     assert set(objects(ms, "StatefulSet")) == {name("mysql")}
-    assert set(objects(ms, "Service")) == {name("flask"), name("nginx"), name("mysql"), name("mysql-headless")}
+    assert set(objects(ms, "Service")) == {name("flask"), name("nginx"), name("mysql"),
+                                           name("mysql-headless")}
     assert set(objects(ms, "Secret")) == {name("mysql")}, "only the generated MySQL Secret"
     assert set(objects(ms, "NetworkPolicy")) == {name("mysql")}
     assert set(objects(ms, "PodDisruptionBudget")) == {name("flask"), name("nginx")}
@@ -151,7 +152,8 @@ def test_existing_secrets(renders: dict[str, list[Manifest]]) -> None:
 def test_ingress_tls(renders: dict[str, list[Manifest]]) -> None:
     ing = objects(renders["ingress-tls"], "Ingress")[name("nginx")].doc
     assert ing["spec"]["ingressClassName"] == "nginx"
-    assert ing["spec"]["tls"] == [{"secretName": "webstack-example-com-tls", "hosts": ["webstack.example.com"]}]
+    assert ing["spec"]["tls"] == [{"secretName": "webstack-example-com-tls",
+                                   "hosts": ["webstack.example.com"]}]
     backend = ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend == {"name": name("nginx"), "port": {"name": "http"}}
     conf = objects(renders["ingress-tls"], "ConfigMap")[name("nginx")].doc["data"]["nginx.conf"]
@@ -312,8 +314,8 @@ def test_notes_name_the_secret_but_never_print_a_password(tmp_path: Path) -> Non
                    env=_offline_env(tmp_path))
     notes = res.stdout.split("NOTES:", 1)[1]
     manifests = res.stdout.split("NOTES:", 1)[0]
-    secrets = {base64.b64decode(v).decode() for v in re.findall(r"mysql-(?:root-)?password: \"?([A-Za-z0-9+/=]+)",
-                                                                 manifests)}
+    encoded = re.findall(r"mysql-(?:root-)?password: \"?([A-Za-z0-9+/=]+)", manifests)
+    secrets = {base64.b64decode(v).decode() for v in encoded}
     assert len(secrets) == 2
     assert not any(s in notes for s in secrets), "NOTES printed a password"
     assert f"get secret {name('mysql')}" in notes and "port-forward service/" + name("nginx") in notes

@@ -22,6 +22,8 @@ from webstack.values import ValuesSet
 
 pytestmark = pytest.mark.static
 
+Revs = dict[str, dict[tuple[str, str], Manifest]]  # revision -> (kind, name) -> object
+
 TAG = {"flask": {"image": {"tag": "1.0.1"}}, "nginx": {"image": {"tag": "1.29-alpine"}},
        "mysql": {"image": {"tag": "8.4.7"}}}
 REPLICAS = {"flask": {"replicaCount": 5}, "nginx": {"replicaCount": 3}}
@@ -64,7 +66,7 @@ def _bumped_chart(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def revisions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[tuple[str, str], Manifest]]:
+def revisions(tmp_path_factory: pytest.TempPathFactory) -> Revs:
     tmp = tmp_path_factory.mktemp("revisions")
     jobs: dict[str, tuple[Path, ValuesSet]] = {}
     for name, values in REVISIONS.items():
@@ -87,7 +89,8 @@ def _get(doc: dict[str, Any], path: str) -> Any:
 
 IMMUTABLE = {
     "Deployment": ("spec.selector",),
-    "StatefulSet": ("spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy"),
+    "StatefulSet": ("spec.selector", "spec.serviceName", "spec.volumeClaimTemplates",
+                    "spec.podManagementPolicy"),
     "Service": ("spec.clusterIP", "spec.clusterIPs", "spec.type", "spec.ipFamilies", "spec.ipFamilyPolicy",
                 "spec.selector"),
     "PersistentVolumeClaim": ("spec.accessModes", "spec.storageClassName", "spec.volumeName"),
@@ -97,12 +100,12 @@ IMMUTABLE = {
 
 
 @pytest.mark.parametrize("revision", CHANGED)
-def test_object_names_are_stable(revisions: dict[str, dict[tuple[str, str], Manifest]], revision: str) -> None:
+def test_object_names_are_stable(revisions: Revs, revision: str) -> None:
     assert set(revisions[revision]) == set(revisions["base"])
 
 
 @pytest.mark.parametrize("revision", CHANGED)
-def test_immutable_fields_identical(revisions: dict[str, dict[tuple[str, str], Manifest]], revision: str) -> None:
+def test_immutable_fields_identical(revisions: Revs, revision: str) -> None:
     checked = 0
     for key, old in revisions["base"].items():
         new = revisions[revision][key]
@@ -113,7 +116,7 @@ def test_immutable_fields_identical(revisions: dict[str, dict[tuple[str, str], M
 
 
 @pytest.mark.parametrize("revision", CHANGED)
-def test_jobs_are_hooks_or_unchanged(revisions: dict[str, dict[tuple[str, str], Manifest]], revision: str) -> None:
+def test_jobs_are_hooks_or_unchanged(revisions: Revs, revision: str) -> None:
     """A Job's pod template is immutable: a changed one must be a hook Helm deletes before re-creating."""
     for key, old in revisions["base"].items():
         if old.kind != "Job":
@@ -121,11 +124,11 @@ def test_jobs_are_hooks_or_unchanged(revisions: dict[str, dict[tuple[str, str], 
         new = revisions[revision][key]
         if old.doc["spec"]["template"] != new.doc["spec"]["template"]:
             policy = new.annotations.get("helm.sh/hook-delete-policy", "")
-            assert "before-hook-creation" in policy, f"{old.ref} changes its template in {revision} and is not " \
-                "a hook re-created before use"
+            assert "before-hook-creation" in policy, (
+                f"{old.ref} changes its template in {revision} and is not a hook re-created before use")
 
 
-def test_selectors_use_only_name_instance_component(revisions: dict[str, dict[tuple[str, str], Manifest]]) -> None:
+def test_selectors_use_only_name_instance_component(revisions: Revs) -> None:
     allowed = {"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"}
     for m in revisions["all"].values():
         selector = m.doc.get("spec", {}).get("selector") if m.kind != "Service" else None
@@ -139,7 +142,7 @@ def test_selectors_use_only_name_instance_component(revisions: dict[str, dict[tu
             assert {"app.kubernetes.io/name", "app.kubernetes.io/instance"} <= set(labels), m.ref
 
 
-def test_statefulset_identity_depends_only_on_release(revisions: dict[str, dict[tuple[str, str], Manifest]]) -> None:
+def test_statefulset_identity_depends_only_on_release(revisions: Revs) -> None:
     sts = revisions["base"][("StatefulSet", f"{RELEASE}-mysql")].doc["spec"]
     assert sts["serviceName"] == f"{RELEASE}-mysql-headless"
     assert [t["metadata"]["name"] for t in sts["volumeClaimTemplates"]] == ["data"]
@@ -152,7 +155,7 @@ def _configmap_data(rev: dict[tuple[str, str], Manifest], suffix: str) -> Any:
 
 
 @pytest.mark.parametrize("revision", CHANGED)
-def test_checksums_change_exactly_with_their_config(revisions: dict[str, dict[tuple[str, str], Manifest]],
+def test_checksums_change_exactly_with_their_config(revisions: Revs,
                                                     revision: str) -> None:
     base, new = revisions["base"], revisions[revision]
     for (kind, workload, annotation), (cm, _) in CHECKSUMS.items():
@@ -161,11 +164,11 @@ def test_checksums_change_exactly_with_their_config(revisions: dict[str, dict[tu
         new_sum = pod_template(new[key])["metadata"]["annotations"][annotation]
         config_changed = _configmap_data(base, cm) != _configmap_data(new, cm)
         assert (old_sum != new_sum) == config_changed, (
-            f"{kind}/{workload} {annotation}: checksum {'changed' if old_sum != new_sum else 'kept'} while its "
-            f"ConfigMap {'changed' if config_changed else 'did not'} in revision {revision}")
+            f"{kind}/{workload} {annotation}: checksum {'changed' if old_sum != new_sum else 'kept'} "
+            f"while its ConfigMap {'changed' if config_changed else 'did not'} in revision {revision}")
 
 
-def test_the_pairs_exercise_both_directions(revisions: dict[str, dict[tuple[str, str], Manifest]]) -> None:
+def test_the_pairs_exercise_both_directions(revisions: Revs) -> None:
     """Guard the test above: each checksum is seen changing at least once and staying at least once."""
     for (kind, workload, annotation), _ in CHECKSUMS.items():
         key = (kind, f"{RELEASE}-{workload}")

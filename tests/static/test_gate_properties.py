@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from webstack import checks
 from webstack.checks import ValuesRejected, run_gate
 from webstack.report import Severity
-from webstack.values import ValuesSet
+from webstack.values import Dumper, ValuesSet
 
 pytestmark = pytest.mark.static
 DEMO = Path(__file__).parents[1] / "fixtures" / "gate" / "demo"
@@ -98,7 +98,7 @@ def _deep(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 def _values_file(values: dict[str, Any], tmp: str) -> Path:
     path = Path(tmp) / "values.yaml"
-    path.write_text(yaml.safe_dump(values))
+    path.write_text(yaml.dump(values, Dumper=Dumper))  # quotes y/n as a user must for helm
     return path
 
 

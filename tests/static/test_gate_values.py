@@ -70,6 +70,14 @@ def test_bad_subchart_default_is_blamed_on_the_subchart_values(tmp_path):
     assert (f.file, f.path, f.rule) == (f"{sub_values}:{line}", "web.replicaCount", "VALUES-MINIMUM")
 
 
+def test_yaml_1_1_short_booleans_are_read_as_helm_reads_them(tmp_path):
+    # found by the property test: go-yaml reads `n` as false, so helm rejects a tag PyYAML calls a string
+    short = _write(tmp_path, "short.yaml", "web:\n  image:\n    tag: n\n")
+    (f,) = values.check(DEMO, ValuesSet("short", (short,)))
+    assert (f.path, f.rule, f.file) == ("web.image.tag", "VALUES-TYPE", f"{short}:3")
+    assert values.check(DEMO, ValuesSet("quoted", (_write(tmp_path, "q.yaml", "web:\n  image:\n    tag: 'n'\n"),))) == []
+
+
 def test_disabled_subchart_is_not_checked(tmp_path):
     off = _write(tmp_path, "off.yaml", "web:\n  enabled: false\n  replicaCount: many\n")
     assert values.check(DEMO, ValuesSet("off", (off,))) == []
