@@ -6,6 +6,8 @@ A tier whose prerequisites are missing fails loudly (never skips): deselect it e
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,15 +17,22 @@ from webstack.servers import MariaDB
 
 
 @pytest.fixture(scope="session")
-def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
-    """One real MariaDB server for the session (root without password on 127.0.0.1:<free port>)."""
-    server = MariaDB(tmp_path_factory.mktemp("mariadb"))
+def mariadb_server() -> Iterator[MariaDB]:
+    """One real MariaDB server for the session (root without password on 127.0.0.1:<free port>).
+
+    Not under pytest's basetemp: that is 0700 and root's, and mariadbd drops to the `mysql` user.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="webstack-mariadb-"))
+    workdir.chmod(0o755)
+    server = MariaDB(workdir / "server")
     try:
         server.start()
     except Exception as exc:  # a missing server is a failure of the tier, not a skip
+        shutil.rmtree(workdir, ignore_errors=True)
         pytest.fail(f"MariaDB could not start, so this tier cannot run: {exc}", pytrace=False)
     yield server
     server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from webstack.smoke_http import Probe, ProbeResult
-from webstack.stack import Materialized, Stack, StackError, app_env, ids, program
+from webstack.stack import Materialized, Stack, StackError, ids, program
 from webstack.stack_spec import Container, StackSpec
 
 # The backup CronJob and restore Job exist only when enabled; the operations render with both on.
@@ -32,8 +32,10 @@ def run_job(stack: Stack, job: Container, args: list[str] | None = None, timeout
     mat = Materialized(job, stack.root / f"{job.name}-job")
     uid, gid = ids(job)
     mat.write(uid, gid)
-    # The Service name and port the scripts get from the chart → where the database listens here.
-    env = {**app_env(mat), "MYSQL_HOST": "127.0.0.1", "MYSQL_PORT": str(stack.db.port)}
+    # The mysql image's PATH (its clients: Debian's mariadb-client here); the Service name and port
+    # the scripts get from the chart → where the database listens here.
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(mat.dest),
+           "LANG": "C.UTF-8", **mat.env(), "MYSQL_HOST": "127.0.0.1", "MYSQL_PORT": str(stack.db.port)}
     cmd = [mat.host_path(job.command[0]) or program(job.command[0]), *job.command[1:], *(args or [])]
     res = subprocess.run(cmd, env=env, cwd=mat.dest, capture_output=True, text=True, timeout=timeout,
                          user=uid, group=gid, extra_groups=[] if gid is not None else None, check=False)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,23 +22,6 @@ from webstack_app.config import Config, from_env
 from webstack_app.migrate import migrate
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
-@pytest.fixture(scope="session")
-def mariadb_server() -> Iterator[MariaDB]:
-    """Overrides the shared fixture: pytest's basetemp is 0700 and owned by root, so mariadbd (which
-    drops to the `mysql` user) cannot reach a datadir below it. A world-traversable temp dir instead."""
-    workdir = Path(tempfile.mkdtemp(prefix="webstack-app-mariadb-"))
-    workdir.chmod(0o755)
-    server = MariaDB(workdir / "server")
-    try:
-        server.start()
-    except Exception as exc:  # a missing server is a failure of the tier, not a skip
-        shutil.rmtree(workdir, ignore_errors=True)
-        pytest.fail(f"MariaDB could not start, so the app tier cannot run: {exc}", pytrace=False)
-    yield server
-    server.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def db_env(server: MariaDB, database: str, **extra: str) -> dict[str, str]:

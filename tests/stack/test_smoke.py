@@ -59,3 +59,16 @@ def test_checks_fail_cleanly_when_nothing_listens():
 
     with pytest.raises(smoke_http.SmokeFailure, match="failed"):
         smoke_http.check_healthz(f"http://127.0.0.1:{free_port()}")
+
+
+def test_probe_counts_every_failed_request():
+    import time
+
+    from webstack.servers import free_port
+
+    with smoke_http.Probe(f"http://127.0.0.1:{free_port()}") as probe:
+        while probe.total < 5:
+            time.sleep(0.05)
+    result = probe.result()
+    assert result.total >= 5 and result.failures == result.total
+    assert "ConnectionError" in result.errors[0]

@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--values", "-f", action="append", type=Path, default=[], metavar="FILE",
                     help="extra values file, layered over the stack values file (repeatable)")
     up.add_argument("--state", type=Path, default=None, help="state file (default: <cache>/stack/state.json)")
-    up.add_argument("--smoke", action="store_true", help="run the HTTP smoke checks once it is up")
+    up.add_argument("--smoke", action="store_true",
+                    help="run the HTTP smoke checks once it is up (exit 1 and stop if one fails)")
     up.add_argument("--keep", action="store_true", help="keep the temporary files after stopping (debugging)")
     down = actions.add_parser("down", help="stop the stack a running `stack up` started")
     down.add_argument("--state", type=Path, default=None,
@@ -79,7 +80,8 @@ def _up(args: argparse.Namespace, state: Path) -> int:
             steps = smoke_http.run_checks(stack.base_url, smoke_http.default_checks(limit))
             report.steps_text(steps, title="stack smoke checks")
             if any(s.result == "failed" for s in steps):
-                raise StackError("smoke checks failed (see the table); the stack was stopped")
+                print("smoke checks failed (see the table); stopping the stack", file=sys.stderr)
+                return 1
         while not stop.wait(0.5):
             for p in (stack.nginx, stack.app, stack.db.process if stack.db else None):
                 if p and not p.alive():

@@ -82,10 +82,11 @@ http {
     keepalive_timeout {{ .Values.config.keepaliveTimeout }};
     client_max_body_size {{ .Values.config.clientMaxBodySize }};
 
-    # Keep the caller's X-Request-ID, else mint one; it goes upstream, back to the client and to the log.
+    # Keep the caller's X-Request-ID when it is well-formed (the app's own rule), else mint one; it goes
+    # upstream, back to the client (once: the upstream's copy is hidden) and into the access log.
     map $http_x_request_id $webstack_request_id {
-        default $http_x_request_id;
-        ""      $request_id;
+        "~^[A-Za-z0-9._:-]{1,128}$" $http_x_request_id;
+        default                     $request_id;
     }
     map $http_x_forwarded_proto $webstack_forwarded_proto {
         default $http_x_forwarded_proto;
@@ -141,6 +142,7 @@ http {
             proxy_set_header Connection "";
             proxy_set_header Host $host;
             proxy_set_header X-Request-ID $webstack_request_id;
+            proxy_hide_header X-Request-ID;
             proxy_set_header X-Real-IP $remote_addr;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $webstack_forwarded_proto;
