@@ -6,10 +6,11 @@ the app Deployment's command, environment and mounted files → nginx with the r
 
 What differs from a cluster render, and nothing else:
 - values: the stack values file points the nginx upstream and the app's database host at
-  127.0.0.1, and their ports are --set to free loopback ports at render time;
+  127.0.0.1, and their ports (free loopback ports) go into one more values file at render time;
 - file paths: every mounted ConfigMap/Secret/emptyDir lives under a temporary prefix
   (<root>/<container>/fs/<path in the container>), env values and nginx paths are rewritten to it;
-- listen addresses: nginx `listen` ports and GUNICORN_BIND go to 127.0.0.1 on free ports.
+- listen addresses: nginx `listen` ports and GUNICORN_BIND go to 127.0.0.1 on free ports, and the
+  backup/restore scripts' MYSQL_HOST/MYSQL_PORT to MariaDB's.
 
 Processes run as the rendered runAsUser/runAsGroup when we are root (mariadbd as `mysql`).
 """
@@ -18,14 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
-import hashlib
 import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -35,7 +32,6 @@ from typing import Any
 import requests
 
 from webstack import stack_nginx
-from webstack.errors import WebstackError
 from webstack.paths import APP_DIR
 from webstack.servers import (
     LOOPBACK,
@@ -46,235 +42,26 @@ from webstack.servers import (
     start_process,
     wait_until,
 )
-from webstack.stack_spec import Container, SpecError, StackSpec, render
+from webstack.stack_db import init_database, mysqld_options
+from webstack.stack_proc import (
+    Materialized,
+    StackError,
+    app_env,
+    children,
+    ids,
+    open_dirs,
+    program,
+    run_as,
+)
+from webstack.stack_spec import SpecError, StackSpec, render
 
-# Values the stack sets at render time, from the free ports it picked (the stack values file
-# holds the loopback hosts).
+# Values the stack sets at render time from the free ports it picked (the stack values file holds
+# the loopback hosts).
 UPSTREAM_PORT_KEY = "nginx.upstream.port"
 DB_PORT_KEY = "flask.database.port"
 APP_TAG_KEY = "flask.image.tag"
 NGINX_CONF = "/etc/nginx/nginx.conf"
-INITDB_DIR = "/docker-entrypoint-initdb.d"
-# mysqld options the MariaDB runner owns (paths and the listen address); the chart's values for
-# them are container paths that make no sense here.
-RUNNER_OPTIONS = {"datadir", "port", "bind-address", "bind_address", "socket", "pid-file", "pid_file",
-                  "log-error", "log_error", "user", "secure-file-priv", "secure_file_priv"}
 
-
-class StackError(WebstackError):
-    """The stack could not start, or a step on it failed; the message carries the process log's tail."""
-
-
-# --- files ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Materialized:
-    """A container's mounts written under <dest>/fs, and the mapping from container paths to it."""
-
-    container: Container
-    dest: Path
-
-    def host_path(self, path: str) -> str | None:
-        """Where a container path lives here, if it is under (or is) one of the mounts."""
-        for mount in sorted(self.container.mounts, key=len, reverse=True):
-            if path == mount or path.startswith(mount.rstrip("/") + "/"):
-                return str(self.dest / "fs" / path.lstrip("/"))
-        return None
-
-    def write(self, uid: int | None, gid: int | None) -> None:
-        """Files as the kubelet projects them: ConfigMaps readable, Secrets 0400 for the pod's user,
-        emptyDirs writable by it."""
-        for path, content in self.container.files.items():
-            target = Path(self.host_path(path) or "")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-            target.chmod(self.container.modes.get(path, 0o644))
-            if path in self.container.secret_files and uid is not None:
-                # the kubelet gives Secret files to the pod's fsGroup; here, to its user
-                os.chown(target, uid, gid if gid is not None else -1)
-        for path in self.container.empty_dirs:
-            d = Path(self.host_path(path) or "")
-            d.mkdir(parents=True, exist_ok=True)
-            if uid is not None:
-                os.chown(d, uid, gid if gid is not None else -1)
-        _open_dirs(self.dest)
-
-    def env(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
-        """The container's env with mount paths redirected, plus overrides."""
-        env = {k: (self.host_path(v) or v) if v.startswith("/") else v for k, v in self.container.env.items()}
-        env.update(overrides or {})
-        return env
-
-
-def _open_dirs(root: Path) -> None:
-    """Directories traversable by the unprivileged users the processes run as."""
-    for d in [root, *[p for p in root.rglob("*") if p.is_dir()]]:
-        d.chmod(d.stat().st_mode | 0o755 if d.stat().st_uid == 0 else d.stat().st_mode | 0o700)
-
-
-def ids(container: Container) -> tuple[int | None, int | None]:
-    """(uid, gid) to run as: the rendered runAsUser/runAsGroup when we are root, else our own."""
-    if os.geteuid() != 0:
-        return None, None
-    return container.run_as_user, container.run_as_group
-
-
-RUNTIME_ROOT = Path("/var/cache/webstack/app-runtime")
-SYSTEM_PYTHON = Path("/usr/bin/python3")
-
-
-def runtime_bin() -> Path:
-    """Where the app's python and gunicorn come from.
-
-    As ourselves: this virtualenv. As root (the app then runs as uid 10001, which cannot reach a
-    Python under /root): a virtualenv like the image's /opt/venv, built once from the system
-    Python and app/requirements.txt in a world-readable cache keyed by both.
-    """
-    if os.geteuid() != 0:
-        return Path(sys.executable).parent
-    reqs = APP_DIR / "requirements.txt"
-    py = Path(os.environ.get("WEBSTACK_APP_PYTHON", str(SYSTEM_PYTHON)))
-    version = subprocess.run([str(py), "-c", "import sys; print(sys.version)"], capture_output=True,
-                             text=True, check=False).stdout
-    key = hashlib.sha256(reqs.read_bytes() + version.encode()).hexdigest()[:12]
-    venv = RUNTIME_ROOT / key
-    done = venv / ".complete"  # written last: a half-built runtime is never used
-    if done.exists():
-        return venv / "bin"
-    RUNTIME_ROOT.mkdir(parents=True, exist_ok=True)
-    for d in (RUNTIME_ROOT, RUNTIME_ROOT.parent):
-        d.chmod(0o755)
-    with (RUNTIME_ROOT / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test sessions build it once
-        if done.exists():
-            return venv / "bin"
-        shutil.rmtree(venv, ignore_errors=True)
-        # Built in place: a venv's scripts carry its absolute path.
-        pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-r", str(reqs)]
-        for cmd in ([str(py), "-m", "venv", str(venv)], pip):
-            res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if res.returncode != 0:
-                shutil.rmtree(venv, ignore_errors=True)
-                raise StackError(f"building the app runtime ({' '.join(cmd)}) failed:\n"
-                                 f"{res.stdout}{res.stderr}")
-        _open_dirs(venv)
-        done.touch()
-    return venv / "bin"
-
-
-def program(argv0: str) -> str:
-    """The host program for an image command: python and gunicorn come from the app runtime."""
-    runtime = runtime_bin()
-    if argv0 in ("python", "python3"):
-        return str(runtime / "python")
-    if (runtime / argv0).exists():
-        return str(runtime / argv0)
-    found = shutil.which(argv0)
-    if not found:
-        raise StackError(f"the rendered command needs {argv0!r}, neither in {runtime} nor on PATH")
-    return found
-
-
-def app_env(mat: Materialized, bind: str | None = None) -> dict[str, str]:
-    """The image's ENV (PATH, PYTHONPATH=/app → app/), then the Deployment's env, then the bind address."""
-    env = {
-        "PATH": f"{runtime_bin()}:/usr/local/bin:/usr/bin:/bin",
-        "PYTHONPATH": str(APP_DIR),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
-        "HOME": str(mat.dest),
-        "LANG": "C.UTF-8",
-    }
-    env.update(mat.env({"GUNICORN_BIND": bind} if bind else None))
-    return env
-
-
-# --- MySQL -------------------------------------------------------------------------------------
-
-
-def mysqld_options(mysql: Container) -> tuple[str, list[str]]:
-    """[mysqld] lines from the mounted *.cnf files for the MariaDB runner, and the options left out.
-
-    Options go in as `loose-<name>` so the MySQL-8.4-only ones are ignored with a warning instead
-    of stopping MariaDB; the runner's own options (paths, port, bind address) are left out.
-    """
-    lines: list[str] = []
-    skipped: list[str] = []
-    for path in sorted(p for p in mysql.files if p.endswith(".cnf")):
-        section = ""
-        for raw in mysql.files[path].decode().splitlines():
-            line = raw.strip()
-            if not line or line.startswith(("#", ";")):
-                continue
-            if line.startswith("["):
-                section = line.strip("[]").strip()
-                continue
-            if line.startswith("!"):
-                skipped.append(f"{path}: {line}")
-                continue
-            name = line.split("=", 1)[0].strip()
-            if section not in ("mysqld", "server", "mysqld-8.4") or name in RUNNER_OPTIONS:
-                skipped.append(f"{path} [{section}] {line}")
-                continue
-            lines.append(line if name.startswith("loose") else f"loose-{line}")
-    return "\n".join(lines), skipped
-
-
-def _file_env(env: dict[str, str], name: str, mat: Materialized) -> str:
-    """The official image's VAR / VAR_FILE convention."""
-    if path := env.get(f"{name}_FILE"):
-        return Path(mat.host_path(path) or path).read_text().strip()
-    return env.get(name, "")
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _ident(text: str) -> str:
-    return "`" + text.replace("`", "``") + "`"
-
-
-def init_database(db: MariaDB, mysql: Container, mat: Materialized, log: Path) -> None:
-    """What the official mysql image's entrypoint does on an empty data directory: database, user,
-    root password, then every init script in name order (*.sql into the database, *.sh with bash)."""
-    env = mysql.env
-    database = _file_env(env, "MYSQL_DATABASE", mat)
-    user, password = _file_env(env, "MYSQL_USER", mat), _file_env(env, "MYSQL_PASSWORD", mat)
-    root_password = _file_env(env, "MYSQL_ROOT_PASSWORD", mat)
-    if not root_password and not env.get("MYSQL_ALLOW_EMPTY_PASSWORD"):
-        raise SpecError(f"{mysql.owner}: the mysql container gets no MYSQL_ROOT_PASSWORD(_FILE); "
-                        "the official image refuses to start without one")
-    sql = []
-    if database:
-        sql.append(f"CREATE DATABASE IF NOT EXISTS {_ident(database)};")
-    if user and password:
-        sql.append(f"CREATE USER IF NOT EXISTS {_quote(user)}@'%' IDENTIFIED BY {_quote(password)};")
-        if database:
-            sql.append(f"GRANT ALL ON {_ident(database)}.* TO {_quote(user)}@'%';")
-    if root_password:
-        host = env.get("MYSQL_ROOT_HOST", "%")
-        sql.append(f"ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY {_quote(root_password)};")
-        sql.append(f"CREATE USER IF NOT EXISTS 'root'@{_quote(host)} IDENTIFIED BY {_quote(root_password)};")
-        sql.append(f"GRANT ALL ON *.* TO 'root'@{_quote(host)} WITH GRANT OPTION;")
-    sql.append("FLUSH PRIVILEGES;")
-    db.sql("\n".join(sql), via_socket=True)
-    scripts = sorted(p for p in mysql.files if p.startswith(INITDB_DIR.rstrip("/") + "/"))
-    for path in scripts:
-        host = mat.host_path(path) or path
-        with log.open("a") as out:
-            out.write(f"running init script {path}\n")
-        if path.endswith(".sql"):
-            db.sql(Path(host).read_text(), database=database, via_socket=True)
-        elif path.endswith(".sh"):
-            script_env = {**os.environ, **mat.env(), "MYSQL_UNIX_PORT": str(db.socket),
-                          "MYSQL_PWD": root_password}
-            res = subprocess.run(["bash", host], env=script_env, capture_output=True, text=True, check=False)
-            if res.returncode != 0:
-                raise StackError(f"init script {path} ({mysql.owner}) failed:\n{res.stdout}{res.stderr}")
-        else:
-            raise StackError(f"init script {path} ({mysql.owner}): only *.sql and *.sh are supported")
 
 
 # --- the stack ---------------------------------------------------------------------------------
@@ -427,7 +214,7 @@ class Stack:
         state.mkdir(parents=True, exist_ok=True)
         if uid is not None:
             os.chown(state, uid, gid if gid is not None else -1)
-        _open_dirs(self.root / "nginx")
+        open_dirs(self.root / "nginx")
         self.conf_changes = changes
         conf = Path(mat.host_path(NGINX_CONF) or "")
         self._nginx_test(conf, uid, gid)
@@ -491,23 +278,6 @@ class Stack:
                 "nginx_ports": {str(k): v for k, v in self.nginx_ports.items()}, "pids": self.processes()}
 
 
-def run_as(cmd: list[str], log: Path, uid: int | None, gid: int | None, *, env: dict[str, str] | None = None,
-           cwd: Path | None = None, timeout: float = 300) -> tuple[int, str]:
-    """Run to completion as uid/gid, output into `log` (a file that user owns, so programs that
-    reopen /dev/stdout by path, like nginx, can); returns the exit code and this run's output."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.touch()
-    if uid is not None:
-        os.chown(log, uid, gid if gid is not None else -1)
-    start = log.stat().st_size
-    with log.open("ab") as out:
-        res = subprocess.run(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
-                             user=uid, group=gid, extra_groups=[] if gid is not None else None, check=False)
-    with log.open("rb") as f:
-        f.seek(start)
-        return res.returncode, f.read().decode(errors="replace").strip()
-
-
 def generated_passwords(spec: StackSpec) -> dict[str, object]:
     """--set values that keep the mysql Secret's passwords across renders (the chart generates them
     when unset; in a cluster its lookup finds the existing Secret, here we hand them back)."""
@@ -517,17 +287,6 @@ def generated_passwords(spec: StackSpec) -> dict[str, object]:
             return {"mysql.auth.rootPassword": data["mysql-root-password"].decode(),
                     "mysql.auth.password": data["mysql-password"].decode()}
     return {}
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of a process (nginx workers of a master), from /proc."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                out.append(int(stat.parent.name))
-    return out
 
 
 def _status(url: str) -> int:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from webstack.smoke_http import Probe, ProbeResult
-from webstack.stack import Materialized, Stack, StackError, ids, program
+from webstack.stack import Stack
+from webstack.stack_proc import Materialized, StackError, children, ids, program
 from webstack.stack_spec import Container, StackSpec
 
 # The backup CronJob and restore Job exist only when enabled; the operations render with both on.
@@ -153,8 +154,6 @@ def db_start(stack: Stack) -> None:
 
 def peak_rss_kb(pid: int) -> int:
     """VmHWM of a process plus its children (nginx workers, gunicorn workers), in kB."""
-    from webstack.stack import children
-
     total = 0
     for p in [pid, *children(pid)]:
         try:

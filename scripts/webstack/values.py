@@ -7,6 +7,7 @@ the chart's defaults. The matrix is the defaults plus every ci/*-values.yaml (ch
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,10 @@ PathPart = str | int
 _YAML11_SHORT_BOOL = re.compile(r"^(?:y|Y|n|N)$")
 
 
-class Loader(yaml.SafeLoader):
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: values files get big
+
+
+class Loader(_Base):
     """YAML as helm reads values (go-yaml, YAML 1.1): `y` and `n` are booleans too, unlike PyYAML's default.
 
     Without this, `tag: n` passes our check as a string and helm then rejects it as a boolean.
@@ -85,6 +89,13 @@ def load(path: Path) -> ValuesFile:
     """Read one values file; a missing file, bad YAML or a non-mapping is an InputError naming the place."""
     if not path.is_file():
         raise InputError(f"{path}: values file does not exist")
+    loaded = _load(path, path.stat().st_mtime_ns)
+    return ValuesFile(loaded.path, copy.deepcopy(loaded.data), loaded.node)
+
+
+@functools.lru_cache(maxsize=256)
+def _load(path: Path, _mtime_ns: int) -> ValuesFile:
+    """Parsed once per file version: every values set re-reads the same chart defaults."""
     text = path.read_text()
     try:
         node = yaml.compose(text, Loader=Loader)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from webstack import smoke_http, stack_ops
-from webstack.stack import Stack, children
+from webstack.stack import Stack
+from webstack.stack_proc import children
 
 pytestmark = pytest.mark.stack
 

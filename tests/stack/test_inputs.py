@@ -13,7 +13,7 @@ import pytest
 from webstack import stack_nginx
 from webstack.errors import InputError, WebstackError
 from webstack.manifests import Manifest
-from webstack.stack import mysqld_options
+from webstack.stack_db import mysqld_options
 from webstack.stack_spec import Render, SpecError, StackSpec, nest, render
 
 pytestmark = pytest.mark.stack

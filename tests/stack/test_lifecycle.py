@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from webstack.stack import Stack, StackError, new_root
+from webstack.servers import ServerError
+from webstack.stack import Stack, new_root
 
 pytestmark = pytest.mark.stack
 
@@ -97,12 +98,13 @@ def test_down_cleans_up_after_a_killed_up(tmp_path: Path):
 
 
 def test_a_failed_step_tears_down_what_started(tmp_path: Path):
-    # Valid values, wrong wiring: the app's database is not the one MySQL creates, so the
-    # migration (after MariaDB started) fails.
-    values = tmp_path / "wrong-db.yaml"
-    values.write_text("flask:\n  database:\n    name: not_created\n")
+    # Valid values, a folder that does not exist where gunicorn runs: MariaDB and the migration
+    # have started and finished by the time gunicorn exits.
+    values = tmp_path / "bad-tmp-dir.yaml"
+    values.write_text("flask:\n  gunicorn:\n    workerTmpDir: /nonexistent/webstack\n")
     root = new_root()
-    with pytest.raises(StackError, match=r"migration .* exited"):
+    with pytest.raises(ServerError, match=r"gunicorn on 127\.0\.0\.1:\d+: the process exited before it "
+                                          r"was ready\n(.|\n)*nonexistent/webstack"):
         Stack(root, [values]).up()
     assert not root.exists()
     assert _using(str(root)) == []

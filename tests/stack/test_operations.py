@@ -8,7 +8,8 @@ import requests
 
 from webstack import smoke_http, stack_ops
 from webstack.paths import APP_DIR
-from webstack.stack import Stack, children
+from webstack.stack import Stack
+from webstack.stack_proc import children
 
 pytestmark = pytest.mark.stack
 CURRENT = (APP_DIR / "VERSION").read_text().strip()

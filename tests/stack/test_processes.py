@@ -11,7 +11,8 @@ import requests
 import testinfra
 
 from webstack import stack_nginx
-from webstack.stack import NGINX_CONF, Stack, children, run_as
+from webstack.stack import NGINX_CONF, Stack
+from webstack.stack_proc import children, run_as
 
 pytestmark = pytest.mark.stack
 host = testinfra.get_host("local://")

@@ -5,11 +5,8 @@ MariaDB (the MySQL-compatible server available without containers): the document
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,24 +21,6 @@ pytestmark = pytest.mark.static
 
 DB = "chart_backup_test"
 USER, PASSWORD = "chart_backup", "s3cret-Backup-pw"
-
-
-@pytest.fixture(scope="module")
-def mariadb_server() -> Iterator[MariaDB]:
-    """Overrides the shared fixture: pytest's basetemp is 0700 root-owned and mariadbd runs as `mysql`,
-    so the server gets a world-traversable temporary folder of its own."""
-    workdir = Path(tempfile.mkdtemp(prefix="webstack-chart-mariadb-"))
-    workdir.chmod(0o755)
-    server = MariaDB(workdir / "server")
-    try:
-        server.start()
-    except Exception as exc:  # a missing server fails the test, never skips it
-        shutil.rmtree(workdir, ignore_errors=True)
-        pytest.fail(f"MariaDB could not start, so the backup/restore scripts cannot be tested: {exc}",
-                    pytrace=False)
-    yield server
-    server.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

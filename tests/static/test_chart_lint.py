@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from webstack import docs, helm
+from webstack.checks.kubernetes import kubeconform_schema_location
 from webstack.errors import HelmError
 from webstack.manifests import dump_stream
 from webstack.paths import CHART_DIR, REPO_ROOT, SUBCHARTS, subchart_dir
@@ -84,44 +85,19 @@ def test_ct_lint_all_charts() -> None:
 
 # --- kubeconform ------------------------------------------------------------------------------------
 
-def _kubeconform_schemas(dest: Path) -> Path:
-    """kubernetes-validate's bundled schemas, made loadable by kubeconform.
-
-    Each schema carries an https://kubernetes.io/... $id and refs "/api/_definitions.json", which
-    kubeconform resolves against the $id and then tries to download. Dropping $id and making the
-    ref relative keeps the schemas byte-for-byte otherwise, and fully offline.
-    """
-    import kubernetes_validate
-
-    src = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
-    for version in KUBE_VERSIONS:
-        for flavour in ("-local-strict",):  # -strict reads only these
-            folder = f"v{version}{flavour}"
-            if not (src / folder).is_dir():
-                pytest.fail(f"kubernetes-validate ships no schemas for {folder}")
-            (dest / folder).mkdir(parents=True)
-            for f in (src / folder).glob("*.json"):
-                doc = json.loads(f.read_text())
-                doc.pop("$id", None)
-                text = json.dumps(doc).replace('"/api/_definitions.json#', '"_definitions.json#')
-                (dest / folder / f.name).write_text(text)
-    return dest
-
-
 Reports = dict[str, dict[str, list[dict]]]  # Kubernetes version -> file name -> kubeconform results
 OPTIONAL = ("mysql.backup.enabled=true,mysql.restore.enabled=true,mysql.metrics.enabled=true,"
             "nginx.service.type=NodePort,nginx.service.nodePort=30080")
 
 
 @pytest.fixture(scope="module")
-def kubeconform(tmp_path_factory: pytest.TempPathFactory):
+def kubeconform():
     """Run kubeconform -strict over files; returns {file name: [result, ...]} (one process per call)."""
     binary = TOOLS["kubeconform"].binary()
     if not binary.is_file():
         pytest.fail(f"kubeconform is not built ({binary}): run `make setup`")
-    schemas = _kubeconform_schemas(tmp_path_factory.mktemp("kubeconform"))
-    location = f"{schemas}/{{{{ .NormalizedKubernetesVersion }}}}-local{{{{ .StrictSuffix }}}}/" \
-               "{{ .ResourceKind }}{{ .KindSuffix }}.json"
+    # kubernetes-validate's bundled schemas, made loadable offline by kubeconform (one place: the gate's).
+    location = kubeconform_schema_location([v.rsplit(".", 1)[0] for v in KUBE_VERSIONS])
 
     def run(files: list[Path], version: str) -> dict[str, list[dict]]:
         res = subprocess.run([str(binary), "-strict", "-summary", "-verbose", "-output", "json",
@@ -207,6 +183,9 @@ def test_every_subchart_schema_is_strict_at_the_top(chart: str) -> None:
     ("flask.externalDatabase.host=db", "externalDatabase.existingSecret"),
     ("mysql.restore.enabled=true", "restore.enabled needs the dumps"),
     ("nginx.terminationGracePeriodSeconds=2", "must be greater than preStopSleepSeconds"),
+    ("flask.autoscaling.enabled=true,flask.autoscaling.minReplicas=5,flask.autoscaling.maxReplicas=3",
+     "flask: autoscaling.minReplicas (5) must not exceed"),
+    ("nginx.autoscaling.enabled=true,nginx.autoscaling.minReplicas=9", "nginx: autoscaling.minReplicas (9)"),
 ])
 def test_render_time_guards(flags: str, expect: str) -> None:
     with pytest.raises(HelmError) as err:

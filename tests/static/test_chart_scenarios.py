@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from webstack import helm
-from webstack.manifests import Manifest, containers, pod_template
+from webstack.manifests import Manifest, containers, map_selector_matches, pod_template, selector_matches
 from webstack.paths import APP_DIR, CHART_DIR
 from webstack.render import NAMESPACE, RELEASE, render_jobs
 from webstack.values import matrix
@@ -329,3 +329,27 @@ def _offline_env(tmp_path: Path) -> dict[str, str]:
     env["HELM_CACHE_HOME"] = str(tmp_path / "cache")
     env["HELM_CONFIG_HOME"] = str(tmp_path / "config")
     return env
+
+
+# --- selectors: each selects exactly its own pods ---------------------------------------------------------
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_selectors_pick_exactly_their_workload(renders: dict[str, list[Manifest]], scenario: str) -> None:
+    """A Service, PDB or workload selector that also matched a hook Job's or the test pod's labels would
+    send traffic to it or miscount disruptions (kube-controller-manager reports exactly that)."""
+    ms = renders[scenario]
+    templates = [(m, (pod_template(m) or {}).get("metadata", {}).get("labels") or {}) for m in ms
+                 if pod_template(m) is not None]
+    for m in ms:
+        selector = m.doc.get("spec", {}).get("selector")
+        if m.kind in ("Deployment", "StatefulSet", "PodDisruptionBudget"):
+            matched = {t.ref for t, labels in templates if selector_matches(selector, labels)}
+        elif m.kind == "Service":
+            matched = {t.ref for t, labels in templates if map_selector_matches(selector, labels)}
+        else:
+            continue
+        assert len(matched) == 1, f"{m.ref} selects {sorted(matched) or 'nothing'}"
+        [target] = matched
+        assert target.split("/")[0] in ("Deployment", "StatefulSet"), f"{m.ref} selects {target}"
+        if m.kind in ("Deployment", "StatefulSet"):
+            assert target == m.ref

@@ -96,3 +96,12 @@ def test_missing_yamllint_config_is_an_input_error(tmp_path):
 
     with pytest.raises(InputError, match="yamllint config is missing"):
         lint.yamllint(DEMO, tmp_path / "none.yaml")
+
+
+def test_stale_readme_is_reported(chart):
+    values = chart / "charts" / "web" / "values.yaml"
+    values.write_text(values.read_text().replace("# -- pods to run", "# -- how many pods to run"))
+    found = lint.readme_findings(chart)
+    assert [(f.rule, Path(f.file)) for f in found] == [
+        ("README-STALE", chart / "charts" / "web" / "README.md")
+    ]

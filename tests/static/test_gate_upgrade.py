@@ -198,3 +198,25 @@ def test_semver_precedence(a, b):
 @pytest.mark.parametrize("bad", ["1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.0+"])
 def test_semver_strict(bad):
     assert not versioning.is_semver(bad)
+
+
+def test_gate_compares_every_values_set_with_the_base_ref(repo):
+    from webstack.checks import run_gate
+    from webstack.values import matrix
+
+    chart = repo / "charts" / "demo"
+    ha = chart / "ci" / "ha-values.yaml"
+    ha.write_text(ha.read_text().replace("replicaCount: 3", "replicaCount: 4"))  # mutable: no finding
+    svc = chart / "charts" / "web" / "templates" / "service.yaml"
+    svc.write_text(
+        svc.read_text().replace(
+            "  type: {{ .Values.service.type }}\n", "  type: {{ .Values.service.type }}\n  clusterIP: None\n"
+        )
+    )
+    result = run_gate(chart, matrix(chart), ["1.30"], checks=("upgrade",), base_ref="base", repo=repo)
+    assert result.checks == ["upgrade"]
+    assert sorted((f.context, f.rule) for f in result.findings) == [
+        ("default (from base)", "UPGRADE-SERVICE-CLUSTERIP"),
+        ("ha (from base)", "UPGRADE-SERVICE-CLUSTERIP"),
+        ("nodeport (from base)", "UPGRADE-SERVICE-CLUSTERIP"),
+    ]

@@ -75,7 +75,12 @@ def test_yaml_1_1_short_booleans_are_read_as_helm_reads_them(tmp_path):
     short = _write(tmp_path, "short.yaml", "web:\n  image:\n    tag: n\n")
     (f,) = values.check(DEMO, ValuesSet("short", (short,)))
     assert (f.path, f.rule, f.file) == ("web.image.tag", "VALUES-TYPE", f"{short}:3")
-    assert values.check(DEMO, ValuesSet("quoted", (_write(tmp_path, "q.yaml", "web:\n  image:\n    tag: 'n'\n"),))) == []
+    assert (
+        values.check(
+            DEMO, ValuesSet("quoted", (_write(tmp_path, "q.yaml", "web:\n  image:\n    tag: 'n'\n"),))
+        )
+        == []
+    )
 
 
 def test_disabled_subchart_is_not_checked(tmp_path):

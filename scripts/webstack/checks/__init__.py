@@ -4,6 +4,7 @@ then the independent checks (Kubernetes schema per version, policy, references, 
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from webstack.errors import InputError
+from webstack.paths import REPO_ROOT
 from webstack.render import Render, ensure_chart, render_jobs
 from webstack.report import Finding, Severity
 from webstack.values import ValuesSet, merged
@@ -76,8 +78,10 @@ def run_gate(
     externals: set[str] = frozenset(),
     base_ref: str | None = None,
     previous_values: list[Path] | None = None,
-    workers: int = 4,
+    workers: int = min(4, os.cpu_count() or 2),
+    repo: Path = REPO_ROOT,
 ) -> GateResult:
+    """Findings of every requested check over every values set; `repo` is where `base_ref` is looked up."""
     from webstack.checks import kubernetes, policy, references, upgrade
 
     timings: dict[str, float] = {}
@@ -88,9 +92,11 @@ def run_gate(
         if any(f.severity >= Severity.ERROR for f in findings):
             raise ValuesRejected(findings)
     timings["values"] = time.monotonic() - t0
+    if set(checks) <= {"values"}:
+        return GateResult(findings, ["values"], {}, 0, timings)
 
     with tempfile.TemporaryDirectory(prefix="webstack-base-") as tmp:
-        base_chart = upgrade.extract_chart_at(base_ref, chart_dir, Path(tmp)) if base_ref else None
+        base_chart = upgrade.extract_chart_at(base_ref, chart_dir, Path(tmp), repo=repo) if base_ref else None
         for f in previous_values or []:
             if not f.is_file():
                 raise InputError(f"{f}: previous values file does not exist")

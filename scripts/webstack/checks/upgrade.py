@@ -84,7 +84,7 @@ def diff(old: list[Manifest], new: list[Manifest], context: str) -> list[Finding
                         m.ref,
                         path,
                         f"UPGRADE-{m.kind.upper()}-{path.split('.')[-1].upper()}",
-                        f"{verb} ({_short(a)} -> {_short(b)})",
+                        f"{verb}: {_delta(a, b)}",
                         severity,
                         CHECK,
                         context,
@@ -93,8 +93,25 @@ def diff(old: list[Manifest], new: list[Manifest], context: str) -> list[Finding
     return findings
 
 
-def _short(value: Any, limit: int = 120) -> str:
-    text = repr(value)
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out |= _flat(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return {prefix: value}
+
+
+def _delta(a: Any, b: Any, limit: int = 200) -> str:
+    """What changed, key by key for maps (`+key=v`, `-key`, `key: a -> b`), else `a -> b`."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        fa, fb = _flat(a), _flat(b)
+        parts = [f"+{k}={fb[k]!r}" for k in fb if k not in fa]
+        parts += [f"-{k}" for k in fa if k not in fb]
+        parts += [f"{k}: {fa[k]!r} -> {fb[k]!r}" for k in fa if k in fb and fa[k] != fb[k]]
+        text = ", ".join(parts)
+    else:
+        text = f"{a!r} -> {b!r}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

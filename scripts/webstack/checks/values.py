@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,19 @@ def subcharts(chart_dir: Path) -> list[Subchart]:
     return out
 
 
+def _validator_class(schema: dict[str, Any]) -> type[jsonschema.protocols.Validator]:
+    """The draft $schema names; `https://json-schema.org/draft-07/schema#` (common in charts) means http."""
+    uri = str(schema.get("$schema", ""))
+    for candidate in (uri, uri.replace("https://json-schema.org/", "http://json-schema.org/", 1)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            try:
+                return jsonschema.validators.validator_for({"$schema": candidate} if candidate else {})
+            except DeprecationWarning:
+                continue
+    return jsonschema.Draft202012Validator
+
+
 @functools.cache
 def _schema(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
@@ -54,7 +68,7 @@ def _schema(path: Path) -> dict[str, Any] | None:
             f"{path}:{exc.lineno}:{exc.colno}: invalid JSON in values schema: {exc.msg}"
         ) from exc
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
+        _validator_class(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise InputError(
             f"{path}: not a valid JSON schema at {dotted(list(exc.absolute_path))}: {exc.message}"
@@ -65,7 +79,7 @@ def _schema(path: Path) -> dict[str, Any] | None:
 @functools.cache
 def _validator(path: Path) -> jsonschema.protocols.Validator | None:
     schema = _schema(path)
-    return None if schema is None else jsonschema.validators.validator_for(schema)(schema)
+    return None if schema is None else _validator_class(schema)(schema)
 
 
 def _get(data: Any, dotted_key: str) -> Any:

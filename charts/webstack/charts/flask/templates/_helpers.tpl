@@ -26,6 +26,15 @@ app.kubernetes.io/name: {{ include "flask.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/*
+The web pods' selector: name + instance + component, because the migration Job's pods share name and
+instance (so the NetworkPolicy in mysql admits them) and must not join the Service or the PDB.
+*/}}
+{{- define "flask.webSelectorLabels" -}}
+{{ include "flask.selectorLabels" . }}
+app.kubernetes.io/component: web
+{{- end -}}
+
 {{- define "flask.labels" -}}
 helm.sh/chart: {{ include "flask.chart" . }}
 {{ include "flask.selectorLabels" . }}
@@ -165,5 +174,8 @@ or Kubernetes kills workers mid-request.
 {{- end -}}
 {{- if and (include "flask.db.createSecret" .) (not .Values.externalDatabase.password) -}}
 {{- fail "flask: externalDatabase.host is set: give externalDatabase.existingSecret (recommended) or externalDatabase.password" -}}
+{{- end -}}
+{{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
+{{- fail (printf "%s: autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d)" .Chart.Name (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
 {{- end -}}
 {{- end -}}

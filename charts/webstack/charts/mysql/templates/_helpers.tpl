@@ -27,6 +27,15 @@ app.kubernetes.io/name: {{ include "mysql.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/*
+The database pod's selector: name + instance + component, because the backup and restore Jobs' pods
+share name and instance and must never receive client connections or count as the server.
+*/}}
+{{- define "mysql.databaseSelectorLabels" -}}
+{{ include "mysql.selectorLabels" . }}
+app.kubernetes.io/component: database
+{{- end -}}
+
 {{- define "mysql.labels" -}}
 helm.sh/chart: {{ include "mysql.chart" . }}
 {{ include "mysql.selectorLabels" . }}

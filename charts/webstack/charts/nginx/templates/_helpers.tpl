@@ -175,4 +175,7 @@ http {
 {{- if le (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds) -}}
 {{- fail (printf "nginx: terminationGracePeriodSeconds (%d) must be greater than preStopSleepSeconds (%d)" (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) -}}
 {{- end -}}
+{{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
+{{- fail (printf "%s: autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d)" .Chart.Name (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
+{{- end -}}
 {{- end -}}
