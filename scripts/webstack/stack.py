@@ -279,7 +279,7 @@ class Stack:
 
 
 def generated_passwords(spec: StackSpec) -> dict[str, object]:
-    """--set values that keep the mysql Secret's passwords across renders (the chart generates them
+    """Values that keep the mysql Secret's passwords across renders (the chart generates them
     when unset; in a cluster its lookup finds the existing Secret, here we hand them back)."""
     for m in spec.render.workloads(("Secret",)):
         data = spec.render.data("Secret", m.name, "the stack")
@@ -350,6 +350,9 @@ def stop_from_state(path: Path, timeout: float = 60) -> str:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGTERM)
                 stopped.append(f"{name} ({pid})")
+    deadline = time.monotonic() + timeout  # let them finish (MariaDB flushes) before the files go
+    while time.monotonic() < deadline and any(_cmdline(int(p)) for p in pids.values()):
+        time.sleep(0.2)
     if root.name.startswith("webstack-stack-"):
         shutil.rmtree(root, ignore_errors=True)
     path.unlink(missing_ok=True)
