@@ -70,7 +70,8 @@ def helm4_on_path() -> Path | None:
     try:
         parse_version(version)
     except HelmVersionError:
-        _notice(f"ignoring {found} ({version}): webstack needs Helm {SUPPORTED_MAJOR}; using the pinned build")
+        _notice(f"ignoring {found} ({version}): webstack needs Helm {SUPPORTED_MAJOR}; "
+                "using the pinned build")
         return None
     return Path(found)
 
@@ -116,7 +117,8 @@ def run(args: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | N
     """
     cmd = [str(binary()), *args]
     try:
-        res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                             check=False)
     except subprocess.TimeoutExpired as exc:
         raise HelmError(f"`helm {' '.join(args)}` did not finish within {timeout:.0f}s") from exc
     if check and res.returncode != 0:

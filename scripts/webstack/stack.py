@@ -342,7 +342,8 @@ def stop_from_state(path: Path, timeout: float = 60) -> str:
             path.unlink(missing_ok=True)
             return f"stopped `stack up` (pid {sup})"
         raise StackError(f"`stack up` (pid {sup}) did not stop within {timeout:.0f}s")
-    stopped = []
+    stopped: list[str] = []
+    signalled: list[int] = []
     expected = {"nginx": "nginx", "gunicorn": "gunicorn", "mariadb": "mariadbd"}
     for name, pid in pids.items():
         cmdline = _cmdline(int(pid))
@@ -350,8 +351,9 @@ def stop_from_state(path: Path, timeout: float = 60) -> str:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGTERM)
                 stopped.append(f"{name} ({pid})")
+                signalled.append(int(pid))
     deadline = time.monotonic() + timeout  # let them finish (MariaDB flushes) before the files go
-    while time.monotonic() < deadline and any(_cmdline(int(p)) for p in pids.values()):
+    while time.monotonic() < deadline and any(_cmdline(p) for p in signalled):
         time.sleep(0.2)
     if root.name.startswith("webstack-stack-"):
         shutil.rmtree(root, ignore_errors=True)

@@ -21,6 +21,7 @@ from webstack.errors import ToolchainError
 from webstack.paths import GOTOOLS_DIR, cache_dir
 
 MIN_GO = (1, 26)
+MIN_GO_TEXT = ".".join(map(str, MIN_GO))
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,12 @@ def _say(msg: str) -> None:
 
 
 def go_binary() -> str:
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK) else None)
+    fallback = "/usr/local/go/bin/go"  # where the official tarball installs; often not on a CI PATH
+    go = shutil.which("go") or (fallback if os.access(fallback, os.X_OK) else None)
     if not go:
         raise ToolchainError(
             "Go is not installed, and the pinned tools (helm, kwok, ...) are built from source. "
-            f"Install Go {'.'.join(map(str, MIN_GO))} or newer (https://go.dev/doc/install) and re-run `make setup`."
+            f"Install Go {MIN_GO_TEXT} or newer (https://go.dev/doc/install) and re-run `make setup`."
         )
     out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
     parts = out.removeprefix("go").split(".")
@@ -138,7 +140,7 @@ def go_binary() -> str:
         raise ToolchainError(f"cannot read the Go version from `{go} env GOVERSION` (got {out!r})") from None
     if found < MIN_GO:
         raise ToolchainError(
-            f"{go} is {out}; the pinned tools need Go {'.'.join(map(str, MIN_GO))} or newer. Upgrade Go and re-run."
+            f"{go} is {out}; the pinned tools need Go {MIN_GO_TEXT} or newer. Upgrade Go and re-run."
         )
     return go
 
@@ -176,12 +178,11 @@ def _run_with_progress(cmd: list[str], cwd: Path | None, env: dict[str, str], la
     start = time.monotonic()
     tty = sys.stderr.isatty()
     last_line = start
-    compiled = 0
     tail: list[str] = []
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
-    for line in proc.stdout:
-        compiled += 1
+    for compiled, line in enumerate(proc.stdout, 1):
         tail = [*tail[-40:], line.rstrip()]
         now = time.monotonic()
         if tty:
@@ -231,10 +232,12 @@ def install_apt(packages: list[str]) -> None:
         policy.chmod(0o755)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     try:
-        for cmd in ([apt, "update", "-q"], [apt, "install", "-y", "-q", "--no-install-recommends", *packages]):
+        install = [apt, "install", "-y", "-q", "--no-install-recommends", *packages]
+        for cmd in ([apt, "update", "-q"], install):
             res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
             if res.returncode != 0:
-                raise ToolchainError(f"`{' '.join(cmd)}` failed (exit {res.returncode}):\n{res.stderr[-2000:]}")
+                raise ToolchainError(
+                    f"`{' '.join(cmd)}` failed (exit {res.returncode}):\n{res.stderr[-2000:]}")
     finally:
         if placed:
             policy.unlink(missing_ok=True)

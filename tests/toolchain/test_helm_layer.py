@@ -58,12 +58,12 @@ def test_supported_versions_parse(text):
 
 
 def test_unstamped_build_is_a_clear_error():
-    with pytest.raises(HelmVersionError, match="not SemVer.*-ldflags"):
+    with pytest.raises(HelmVersionError, match=r"not SemVer.*-ldflags"):
         helm.parse_version("v4.2")
 
 
 def test_helm3_is_rejected_with_what_to_do():
-    with pytest.raises(HelmVersionError, match="needs Helm 4.*make setup"):
+    with pytest.raises(HelmVersionError, match=r"needs Helm 4.*make setup"):
         helm.parse_version("v3.19.0")
 
 
@@ -78,7 +78,8 @@ def test_helm3_on_path_is_ignored_with_a_notice(tmp_path, monkeypatch, capsys):
 
 def test_unsupported_explicit_helm_exits_2_with_message(tmp_path):
     fake = _fake_helm(tmp_path, "v3.19.0")
-    res = subprocess.run([sys.executable, "-m", "webstack", "setup", "helm", "--no-apt"], capture_output=True, text=True,
+    res = subprocess.run([sys.executable, "-m", "webstack", "setup", "helm", "--no-apt"],
+                         capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin", "WEBSTACK_HELM": str(fake)}, check=False)
     assert res.returncode == 2
     assert "needs Helm 4" in res.stderr

@@ -39,7 +39,7 @@ def test_failed_build_leaves_no_cache_entry(tmp_path, monkeypatch):
     monkeypatch.setenv("WEBSTACK_CACHE", str(tmp_path))
     broken = toolchain.GoTool("broken", "v0.0.1", ("broken",), ("./does-not-exist",),
                               module="../../tests/fixtures/gotool")
-    with pytest.raises(ToolchainError, match="building broken v0.0.1 failed"):
+    with pytest.raises(ToolchainError, match=r"building broken v0\.0\.1 failed"):
         toolchain.build(broken, toolchain.go_binary())
     assert not broken.installed()
     assert list(broken.bin_dir.parent.iterdir()) == []
@@ -70,7 +70,7 @@ def test_setup_fixture_tool_twice(tmp_path, monkeypatch, capsys):
 def test_missing_go_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setattr(toolchain.os, "access", lambda *a: False)
-    with pytest.raises(ToolchainError, match="Go is not installed.*make setup"):
+    with pytest.raises(ToolchainError, match=r"Go is not installed.*make setup"):
         toolchain.go_binary()
 
 
