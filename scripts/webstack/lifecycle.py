@@ -540,11 +540,9 @@ class Lifecycle:
             raise Skip(
                 "kwok runs no containers: the HTTP checks run on kind/existing clusters and in the stack tier"
             )
-        kubectl = shutil.which("kubectl")
-        if not kubectl:
-            raise Failed(
-                "kubectl is needed for the port-forward to nginx on kind/existing clusters; install it"
-            )
+        from webstack.cluster.incontainer import require_kubectl
+
+        kubectl = require_kubectl("the port-forward to nginx")
         from webstack.servers import free_port, port_open, wait_until
         from webstack.smoke_http import default_checks, run_checks
 
@@ -575,6 +573,21 @@ class Lifecycle:
             raise Failed("; ".join(bad))
         return f"{len(results)} checks passed through svc/{svc}"
 
+    def do_in_container(self) -> str:
+        """testinfra's kubectl backend inside the pods: users, listening ports, read-only mounts."""
+        if not self.cluster.runs_containers:
+            raise Skip(
+                "kwok runs no containers, so there is nothing to exec into: testinfra's kubectl "
+                "backend checks users, listening ports and read-only mounts on kind/existing clusters"
+            )
+        from webstack.cluster import incontainer
+
+        checks = incontainer.verify(self.k, self.namespace, self.cluster.kubeconfig, self.cluster.context)
+        text = incontainer.describe(checks)
+        if any(c.result == "failed" for c in checks):
+            raise Failed(text)
+        return text
+
     # -- the whole thing -------------------------------------------------------------------------
     def run(self) -> list[Step]:
         self.step("namespace", self.do_namespace, critical=True)
@@ -582,6 +595,7 @@ class Lifecycle:
         self.step("helm test", self.do_test)
         self.step("assert installed", self.do_assert_install, critical=True)
         self.step("http smoke", self.do_http_smoke)
+        self.step("in-container checks", self.do_in_container)
         self.step("upgrade", self.do_upgrade, critical=True)
         self.step("assert upgraded", self.do_assert_upgrade)
         self.step("rollback", self.do_rollback, critical=True)

@@ -37,6 +37,7 @@ from webstack.servers import (
     LOOPBACK,
     MariaDB,
     Process,
+    ServerError,
     free_port,
     port_open,
     start_process,
@@ -126,6 +127,21 @@ class Stack:
         return free_port()
 
     def up(self, timeout: float = 120) -> Stack:
+        """Start everything, or nothing: a failure stops what started and removes the files.
+
+        A free port can be taken by someone else between our pick and the server's bind (other test
+        sessions share the machine); that one failure is retried once with new ports.
+        """
+        try:
+            return self._up(timeout)
+        except ServerError as exc:
+            if "in use" not in str(exc) and "Bind on TCP/IP port" not in str(exc):
+                raise
+        self.spec = self.db = self.app = self.nginx = None
+        self.nginx_ports, self._pinned = {}, {}
+        return self._up(timeout)
+
+    def _up(self, timeout: float) -> Stack:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self.root.chmod(0o755)

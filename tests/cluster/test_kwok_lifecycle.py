@@ -189,6 +189,8 @@ def test_fixture_chart_full_lifecycle(kwok_cluster: KwokCluster, kube: Kube, tmp
         }
         assert {n for n, r in results(steps).items() if r == "passed"} >= expected, explain(steps)
         assert by["http smoke"].result == "skipped" and "no containers" in by["http smoke"].detail
+        inside = by["in-container checks"]
+        assert inside.result == "skipped" and "kwok runs no containers" in inside.detail
         # revision bookkeeping: 1 install, 2 upgrade, 3 rollback, 4 failed, 5 automatic rollback
         assert "rolled: Deployment/fx-web (checksum/config, image app:1.0.1)" in by["assert upgraded"].detail
         assert "revision 4 failed" in by["bad upgrade"].detail and "revision 5" in by["bad upgrade"].detail
@@ -262,3 +264,68 @@ def test_real_chart_full_lifecycle(kwok_cluster: KwokCluster, tmp_path: Path) ->
     failed = [s for s in steps if s.result == "failed"]
     assert not failed, explain(steps)
     assert results(steps)["install"] == "passed"
+    assert results(steps)["in-container checks"] == "skipped"  # reported, with its reason, not absent
+
+
+def test_in_container_targets_are_read_from_the_api(kube: Kube, ns: str) -> None:
+    """What the in-container checks expect comes from the live objects (kwok: pods without containers).
+
+    Only the expectations are checked here; the checks themselves need real containers (kind/existing).
+    """
+    from webstack.cluster import incontainer
+
+    kube.core.create_namespaced_config_map(
+        ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="proxy"), data={"nginx.conf": "events {}\n"})
+    )
+    kube.core.create_namespaced_secret(
+        ns, client.V1Secret(metadata=client.V1ObjectMeta(name="creds"), string_data={"password": "s3cret"})
+    )
+    template = pod("unused")
+    container = template.spec.containers[0]
+    container.ports = [
+        client.V1ContainerPort(container_port=8080),
+        client.V1ContainerPort(container_port=8081),
+    ]
+    container.security_context = client.V1SecurityContext(
+        allow_privilege_escalation=False,
+        capabilities=client.V1Capabilities(drop=["ALL"]),
+        read_only_root_filesystem=True,
+    )
+    container.volume_mounts = [
+        client.V1VolumeMount(
+            name="conf", mount_path="/etc/nginx/nginx.conf", sub_path="nginx.conf", read_only=True
+        ),
+        client.V1VolumeMount(name="creds", mount_path="/etc/creds", read_only=True),
+    ]
+    template.spec.volumes = [
+        client.V1Volume(name="conf", config_map=client.V1ConfigMapVolumeSource(name="proxy")),
+        client.V1Volume(name="creds", secret=client.V1SecretVolumeSource(secret_name="creds")),
+    ]
+    template.spec.restart_policy = "Always"
+    labels = {"app.kubernetes.io/name": "nginx", "app.kubernetes.io/instance": "tgt"}
+    kube.apps.create_namespaced_deployment(
+        ns,
+        client.V1Deployment(
+            metadata=client.V1ObjectMeta(name="tgt-nginx"),
+            spec=client.V1DeploymentSpec(
+                selector=client.V1LabelSelector(match_labels=labels),
+                template=client.V1PodTemplateSpec(
+                    metadata=client.V1ObjectMeta(labels=labels), spec=template.spec
+                ),
+            ),
+        ),
+    )
+    eventually(
+        lambda: (kube.apps.read_namespaced_deployment("tgt-nginx", ns).status.available_replicas or 0) == 1,
+        "the Deployment available",
+    )
+    (target,) = incontainer.targets(kube, ns)
+    assert target.workload == "Deployment/tgt-nginx" and target.pod.startswith("tgt-nginx-")
+    assert (target.container, target.uid, target.gid, target.read_only_root) == ("c", 10001, None, True)
+    assert target.ports == (8080, 8081)
+    conf, creds = target.mounts
+    assert conf.files == (
+        incontainer.ConfigFile("/etc/nginx/nginx.conf", "ConfigMap/proxy:nginx.conf", "events {}\n"),
+    )
+    assert creds.files == (incontainer.ConfigFile("/etc/creds/password", "Secret/creds:password", None),)
+    assert conf.declared_read_only and creds.declared_read_only
