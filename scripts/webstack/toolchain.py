@@ -107,8 +107,11 @@ TOOLS: dict[str, GoTool] = {
     )
 }
 
-# Debian packages the tests and local tiers use, with the program that proves each is present.
+# Debian packages the tests and local tiers use, with the program (or absolute file) that proves each
+# is present.
 APT_PACKAGES: dict[str, str] = {
+    # The stack tier builds the app's runtime from the system Python, as the image does.
+    "python3-venv": "/usr/lib/python3.11/ensurepip/__init__.py",
     "mariadb-server": "mariadbd",
     "mariadb-client": "mariadb-dump",
     "nginx": "nginx",
@@ -204,6 +207,10 @@ def _run_with_progress(cmd: list[str], cwd: Path | None, env: dict[str, str], la
 def missing_apt_packages(packages: dict[str, str] = APT_PACKAGES) -> list[str]:
     missing = []
     for pkg, program in packages.items():
+        if program.startswith("/"):
+            if not os.path.exists(program):
+                missing.append(pkg)
+            continue
         if shutil.which(program) or any(
             os.access(Path(d) / program, os.X_OK) for d in ("/usr/sbin", "/sbin", "/usr/bin")
         ):
