@@ -5,6 +5,8 @@ install (wait) -> helm test -> assertions -> upgrade (new appVersion + config ch
 at a git base ref -> uninstall -> leftovers. Helm is driven through pyhelm3 (webstack.helm.client),
 `helm test` through webstack.helm.run; every assertion reads the Kubernetes API. Each stage is a
 report Step; a failed install blocks the stages that need it (they are reported as skipped).
+Where containers really run (kind, existing) the release is also checked over HTTP through nginx
+and from inside the pods (webstack.cluster.incontainer); on kwok those steps are skipped, saying why.
 """
 
 from __future__ import annotations

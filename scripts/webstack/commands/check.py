@@ -14,6 +14,12 @@ from pathlib import Path
 from webstack.paths import CHART_DIR
 
 
+def add_chart_options(p: argparse.ArgumentParser, values_help: str) -> None:
+    """--chart and --values (-f), the same for render, check and lint."""
+    p.add_argument("--chart", type=Path, default=CHART_DIR, help="chart directory (default: charts/webstack)")
+    p.add_argument("--values", "-f", type=Path, action="append", default=[], metavar="FILE", help=values_help)
+
+
 def add_report_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "json", "junit"), default="text", help="report format")
     p.add_argument("--output", type=Path, help="write the report to this file (atomically) instead of stdout")
@@ -68,16 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--chart", type=Path, default=CHART_DIR, help="chart directory (default: charts/webstack)")
-    p.add_argument(
-        "--values",
-        "-f",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="check this values set (files layered in order) instead of the ci matrix",
-    )
+    add_chart_options(p, "check this values set (files layered in order) instead of the ci matrix")
     p.add_argument(
         "--matrix",
         action="store_true",

@@ -8,7 +8,7 @@ import argparse
 import os
 from pathlib import Path
 
-from webstack.commands.check import add_report_options, emit, summarize
+from webstack.commands.check import add_chart_options, add_report_options, emit, summarize
 from webstack.paths import CHART_DIR
 
 
@@ -18,16 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="helm lint --strict, yamllint, Chart.yaml rules, version bump, README freshness",
         description=__doc__,
     )
-    p.add_argument("--chart", type=Path, default=CHART_DIR, help="chart directory (default: charts/webstack)")
-    p.add_argument(
-        "--values",
-        "-f",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="lint with this values set instead of the ci matrix",
-    )
+    add_chart_options(p, values_help="lint with this values set instead of the ci matrix")
     p.add_argument(
         "--base-ref",
         default=os.environ.get("WEBSTACK_BASE_REF"),

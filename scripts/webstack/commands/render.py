@@ -5,21 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from webstack.paths import CHART_DIR
+from webstack.commands.check import add_chart_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("render", help="helm template per values set, to stdout or a folder")
-    p.add_argument("--chart", type=Path, default=CHART_DIR, help="chart directory (default: charts/webstack)")
-    p.add_argument(
-        "--values",
-        "-f",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="values files layered in order (one values set)",
-    )
+    add_chart_options(p, values_help="values files layered in order (one values set)")
     p.add_argument("--matrix", action="store_true", help="the defaults and every ci/*-values.yaml")
     p.add_argument(
         "--output",
