@@ -53,12 +53,26 @@ def binaries() -> dict[str, Path]:
     return found
 
 
-def kwokctl_config(bins: dict[str, Path], cache: Path, apiserver_port: int) -> str:
+# Every component port is chosen by us: kwokctl's own choice scans down from 32767, so two
+# clusters starting at once (a test run beside `make smoke`) pick the same ports and collide.
+PORT_OPTIONS = ("kubeApiserverPort", "etcdPort", "etcdPeerPort", "kubeControllerManagerPort",
+                "kubeSchedulerPort", "kwokControllerPort")
+
+
+def distinct_free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        if (port := free_port()) not in ports:
+            ports.append(port)
+    return ports
+
+
+def kwokctl_config(bins: dict[str, Path], cache: Path, ports: dict[str, int]) -> str:
     """kwokctl's configuration followed by our Stage documents (which replace kwok's defaults)."""
     options = {
         "runtime": "binary",
         "bindAddress": LOOPBACK,
-        "kubeApiserverPort": apiserver_port,
+        **ports,
         "securePort": True,
         "quietPull": True,
         "cacheDir": str(cache),
@@ -141,7 +155,8 @@ class KwokCluster:
         started = time.monotonic()
         self.root = private_dir(f"{self.name}-")
         config = self._root() / "kwokctl.yaml"
-        config.write_text(kwokctl_config(bins, self._root() / "cache", free_port()))
+        ports = dict(zip(PORT_OPTIONS, distinct_free_ports(len(PORT_OPTIONS)), strict=True))
+        config.write_text(kwokctl_config(bins, self._root() / "cache", ports))
         try:
             res = self._kwokctl(
                 "--config",
