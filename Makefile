@@ -25,7 +25,7 @@ $(VENV)/.installed: requirements.txt app/requirements.txt pyproject.toml
 setup: $(VENV)/.installed ## create .venv, build and cache the pinned tools, install apt packages (idempotent)
 	@$(WEBSTACK) setup
 
-test: setup ## run every tier: toolchain, static, app, stack, cluster
+test: setup ## run every tier: toolchain, static, app, stack, cluster, distribution
 	$(PYTEST) tests $(PYTEST_ARGS) --junitxml=$(ARTIFACTS)/pytest.xml
 
 test-toolchain: setup ## the set-up and helm layer

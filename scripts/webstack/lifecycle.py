@@ -151,6 +151,9 @@ class Lifecycle:
     app_version: str = ""
     new_version: str = ""
     installed: bool = False
+    # "Kind/name" of objects in the namespace before the install (what a user made for the release:
+    # existing Secrets, claims): not the release's, so uninstall must leave them and not report them.
+    preexisting: set[str] = field(default_factory=set)
     port_forward: subprocess.Popen[bytes] | None = None
     base_url: str = ""
 
@@ -240,6 +243,7 @@ class Lifecycle:
 
     def do_install(self) -> str:
         sc = self.scenario
+        self.preexisting = set(kinspect.inventory(self.k, self.namespace))
         try:
             self.installed = True  # from here on the release may exist, even if the install fails
             rev = self.upgrade(sc.chart, sc.install, timeout=sc.timeout)
@@ -504,7 +508,7 @@ class Lifecycle:
         except Exception as exc:
             raise Failed(f"helm uninstall failed: {_first_lines(helm_message(exc))}") from exc
         left = kinspect.inventory(self.k, self.namespace)
-        unexpected = sorted(k for k in left if k not in kept)
+        unexpected = sorted(k for k in left if k not in kept and k not in self.preexisting)
         missing_keep = sorted(k for k in kept if k not in left)
         problems = []
         if unexpected:
@@ -521,7 +525,11 @@ class Lifecycle:
         if problems:
             raise Failed("; ".join(problems))
         kept_text = "; ".join(f"{k}: {why}" for k, why in sorted(kept.items())) or "nothing"
-        return f"everything removed except what the chart keeps on purpose: {kept_text}"
+        theirs = f"; left alone (there before the install): {', '.join(sorted(self.preexisting))}"
+        return (
+            f"everything removed except what the chart keeps on purpose: {kept_text}"
+            f"{theirs if self.preexisting else ''}"
+        )
 
     # -- HTTP through nginx where containers run ---------------------------------------------------
     @contextlib.contextmanager
