@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from webstack.checks.references import _pod_refs, externals_from_values
+from webstack.checks.references import pod_refs, externals_from_values
 from webstack.cluster import scenario as scen
 from webstack.cluster.kube import Kube, delete_namespaces
 from webstack.cluster.kwok import KwokCluster
@@ -65,7 +65,7 @@ def externals(manifests: list[Manifest], declared: set[str]) -> Externals:
         if tpl is None:
             continue
         spec = tpl.get("spec") or {}
-        for path, kind, name, key in _pod_refs(join(pod_template_path(m), "spec"), spec):
+        for path, kind, name, key in pod_refs(join(pod_template_path(m), "spec"), spec):
             if f"{kind}/{name}" not in declared:
                 continue  # rendered by the chart itself
             if kind == "Secret" and ".imagePullSecrets[" in path:

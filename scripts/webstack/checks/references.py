@@ -71,7 +71,7 @@ def externals_from_annotations(manifests: Iterable[Manifest]) -> set[str]:
 Ref = tuple[str, str, str, str | None]  # (path, kind, name, key or None)
 
 
-def _pod_refs(spec_path: str, spec: dict[str, Any]) -> Iterator[Ref]:
+def pod_refs(spec_path: str, spec: dict[str, Any]) -> Iterator[Ref]:
     sa = spec.get("serviceAccountName") or spec.get("serviceAccount")
     if sa and sa != "default":
         yield join(spec_path, "serviceAccountName"), "ServiceAccount", sa, None
@@ -155,7 +155,7 @@ def check(manifests: list[Manifest], context: str, externals: set[str] = frozens
         tpl = pod_template(m) or {}
         spec = tpl.get("spec") or {}
         spec_path = join(pod_template_path(m), "spec")
-        for path, kind, name, key in _pod_refs(spec_path, spec):
+        for path, kind, name, key in pod_refs(spec_path, spec):
             need(m, path, kind, name, key)
         volumes = {v.get("name") for v in spec.get("volumes") or []}
         vcts = {
