@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from webstack.checks.references import pod_refs, externals_from_values
+from webstack.checks.references import externals_from_values, pod_refs
 from webstack.cluster import scenario as scen
 from webstack.cluster.kube import Kube, delete_namespaces
 from webstack.cluster.kwok import KwokCluster
