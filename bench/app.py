@@ -7,11 +7,18 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from webstack.paths import APP_DIR
-from webstack.servers import LOOPBACK, MariaDB, free_port, port_open, start_process, wait_until
+from webstack.servers import (
+    LOOPBACK,
+    MariaDB,
+    free_port,
+    port_open,
+    service_tempdir,
+    start_process,
+    wait_until,
+)
 
 DURATION_S = 5
 CONNECTIONS = 16
@@ -53,8 +60,7 @@ def wrk(url: str, script: Path) -> dict[str, float]:
 
 
 def run() -> dict[str, dict[str, float]]:
-    work = Path(tempfile.mkdtemp(prefix="webstack-bench-app-"))
-    work.chmod(0o755)  # mariadbd runs as `mysql` and must reach its datadir
+    work = service_tempdir("webstack-bench-app-")
     server = MariaDB(work / "mariadb")
     gunicorn = None
     try:

@@ -10,7 +10,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,9 +52,9 @@ def _big_index(path: Path, name: str, versions: int) -> None:
 def run() -> None:
     from webstack import helm, package, registry, release
     from webstack.paths import APP_DIR, CHART_DIR
+    from webstack.servers import service_tempdir
 
-    tmp = Path(tempfile.mkdtemp(prefix="webstack-bench-dist-"))
-    tmp.chmod(0o755)
+    tmp = service_tempdir("webstack-bench-dist-")
     saved = {k: os.environ.get(k) for k in ("HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME")}
     for k in saved:
         os.environ[k] = str(tmp / k.lower())

@@ -7,23 +7,18 @@ A tier whose prerequisites are missing fails loudly (never skips): deselect it e
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from webstack.servers import MariaDB
+from webstack.servers import MariaDB, service_tempdir
 
 
 @pytest.fixture(scope="session")
 def mariadb_server() -> Iterator[MariaDB]:
-    """One real MariaDB server for the session (root without password on 127.0.0.1:<free port>).
-
-    Not under pytest's basetemp: that is 0700 and root's, and mariadbd drops to the `mysql` user.
-    """
-    workdir = Path(tempfile.mkdtemp(prefix="webstack-mariadb-"))
-    workdir.chmod(0o755)
+    """One real MariaDB server for the session (root without password on 127.0.0.1:<free port>)."""
+    workdir = service_tempdir("webstack-mariadb-")
     server = MariaDB(workdir / "server")
     try:
         server.start()

@@ -12,7 +12,9 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +58,26 @@ def log_tail(log: Path | None, lines: int = 30) -> str:
     if log is None or not log.exists():
         return ""
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def service_tempdir(prefix: str) -> Path:
+    """A new temporary folder that a server dropping to a system user (mysql, nobody) can reach.
+
+    mkdtemp's and pytest's folders are 0700 and root's: a server below them cannot open its files.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+def _blocked_ancestor(path: Path, user: str) -> Path | None:
+    """The first folder above `path` that `user` cannot traverse (owner or others' execute bit)."""
+    uid = pwd.getpwnam(user).pw_uid
+    for folder in path.resolve().parents:
+        st = folder.stat()
+        if not (st.st_mode & stat.S_IXOTH or (st.st_uid == uid and st.st_mode & stat.S_IXUSR)):
+            return folder
+    return None
 
 
 def service_user(name: str) -> str | None:
@@ -174,6 +196,11 @@ class MariaDB:
             f"{self.extra_config}\n"
         )
         if user:  # the server drops to `mysql`; it must reach and own its files
+            if blocked := _blocked_ancestor(self.workdir, user):
+                raise ServerError(
+                    f"MariaDB runs as `{user}`, which cannot reach {self.workdir}: {blocked} is not "
+                    "traversable. Put the server under webstack.servers.service_tempdir()."
+                )
             self.workdir.chmod(0o755)
             shutil.chown(self.workdir, user, user)
         if fresh:

@@ -9,7 +9,6 @@ import gzip
 import http.client
 import json
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +21,7 @@ import yaml
 from webstack import helm, stack_nginx
 from webstack.paths import CHART_DIR
 from webstack.render import RELEASE
-from webstack.servers import LOOPBACK, free_port, port_open, start_process, wait_until
+from webstack.servers import LOOPBACK, free_port, port_open, service_tempdir, start_process, wait_until
 
 pytestmark = pytest.mark.static
 
@@ -58,8 +57,7 @@ def nginx() -> Iterator[dict[str, Any]]:
     out = helm.run(["template", RELEASE, str(CHART_DIR), "--show-only",
                     "charts/nginx/templates/configmap.yaml", "--set", target])
     conf = yaml.safe_load(out.stdout)["data"]["nginx.conf"]
-    workdir = Path(tempfile.mkdtemp(prefix="webstack-chart-nginx-"))
-    workdir.chmod(0o755)
+    workdir = service_tempdir("webstack-chart-nginx-")
     ports = {8080: free_port(), 8081: free_port()}
     text, _ = stack_nginx.rewrite(conf, "nginx.conf", lambda _p: None, str(workdir / "state"), ports)
     for d in stack_nginx.state_paths(text):
