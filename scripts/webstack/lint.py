@@ -11,8 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from webstack import helm
 from webstack.errors import InputError
 from webstack.paths import APP_DIR, REPO_ROOT
@@ -20,6 +18,7 @@ from webstack.render import ensure_chart
 from webstack.report import Finding, Severity
 from webstack.values import ValuesSet
 from webstack.versioning import bump_findings, is_semver
+from webstack.yamlfile import load_mapping
 
 YAMLLINT_CONFIG = REPO_ROOT / ".yamllint.yaml"
 _HELM_LINE = re.compile(r"^\[(INFO|WARNING|ERROR)\]\s+(?:([^:]+?):\s+)?(.*)$")
@@ -124,10 +123,7 @@ REQUIRED_FIELDS = ("apiVersion", "name", "version", "description", "type", "appV
 def chart_yaml_rules(chart: Path, app_version: str | None) -> list[Finding]:
     """Chart.yaml: required fields, apiVersion v2, SemVer version, appVersion, dependency conditions."""
     path = chart / "Chart.yaml"
-    try:
-        meta = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: YAML syntax error: {exc}") from exc
+    meta = load_mapping(path, "Chart.yaml")
 
     def f(field: str, rule: str, msg: str, sev: Severity = Severity.ERROR) -> Finding:
         return Finding(str(path), "Chart.yaml", field, rule, msg, sev, "chart-yaml")

@@ -22,6 +22,7 @@ import yaml
 from webstack import helm
 from webstack.errors import HelmError, InputError, WebstackError
 from webstack.report import Finding
+from webstack.yamlfile import load_mapping
 
 
 class VerificationError(WebstackError):
@@ -78,12 +79,7 @@ def chart_metadata(chart_dir: Path) -> dict[str, Any]:
     path = chart_dir / "Chart.yaml"
     if not path.is_file():
         raise InputError(f"{chart_dir} is not a chart: {path} does not exist")
-    try:
-        meta = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(meta, dict):
-        raise InputError(f"{path}: expected a mapping at the top level, got {type(meta).__name__}")
+    meta = load_mapping(path, "Chart.yaml")
     for key in ("name", "version"):
         if not isinstance(meta.get(key), str) or not meta[key]:
             raise InputError(f"{path}: .{key}: expected a non-empty string, got {meta.get(key)!r}")
@@ -94,11 +90,8 @@ def load_index(path: Path) -> dict[str, Any]:
     """A Helm repository index.yaml (apiVersion v1, entries: name -> [chart versions])."""
     if not path.is_file():
         raise InputError(f"index to merge {path} does not exist")
-    try:
-        index = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(index, dict) or index.get("apiVersion") != "v1":
+    index = load_mapping(path, "repository index")
+    if index.get("apiVersion") != "v1":
         raise InputError(f"{path}: .apiVersion: expected 'v1' (a Helm repository index.yaml)")
     entries = index.get("entries")
     if not isinstance(entries, dict):

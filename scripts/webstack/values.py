@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from webstack.errors import InputError
+from webstack.yamlfile import error_place
 
 PathPart = str | int
 _YAML11_SHORT_BOOL = re.compile(r"^(?:y|Y|n|N)$")
@@ -100,10 +101,8 @@ def _load(path: Path, _mtime_ns: int) -> ValuesFile:
     try:
         node = yaml.compose(text, Loader=Loader)
         data = yaml.load(text, Loader=Loader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        raise InputError(f"{path}{yaml_error_place(exc)}") from exc
     except yaml.YAMLError as exc:
-        raise InputError(f"{path}: YAML error: {exc}") from exc
+        raise InputError(f"{path}{error_place(exc)}") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -111,16 +110,6 @@ def _load(path: Path, _mtime_ns: int) -> ValuesFile:
             f"{path}:1: expected a mapping of values at the top level, found {type(data).__name__}"
         )
     return ValuesFile(path=path, data=data, node=node)
-
-
-def yaml_error_place(exc: yaml.MarkedYAMLError) -> str:
-    """`:line:col: YAML syntax error: <problem> (<context> at line N)`, lines 1-based."""
-    mark = exc.problem_mark or exc.context_mark
-    where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-    context = ""
-    if exc.context and exc.context_mark and exc.context_mark is not mark:
-        context = f" ({exc.context} started at line {exc.context_mark.line + 1})"
-    return f"{where}: YAML syntax error: {exc.problem or exc}{context}"
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

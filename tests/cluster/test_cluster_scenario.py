@@ -30,7 +30,7 @@ def test_the_shipped_scenarios_load() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("chart: [", "is not valid YAML"),
+        ("chart: [", "YAML syntax error"),
         ("- a list", "expected a mapping"),
         (GOOD + "colour: blue\n", "unknown key.*colour"),
         (GOOD.replace("release: fx", "release: Not_A_Name"), "release must be a DNS label"),

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from webstack.errors import InputError
 from webstack.paths import REPO_ROOT
+from webstack.yamlfile import load_mapping
 
 SCENARIOS_DIR = Path(__file__).with_name("scenarios")
 DEFAULT_SCENARIO = SCENARIOS_DIR / "webstack.yaml"
@@ -71,14 +70,7 @@ def _duration(doc: dict[str, Any], key: str, default: str, source: Path, where: 
 
 def load(path: Path, chart: Path | None = None) -> Scenario:
     """Read and check a scenario file; InputError naming the file and the key on any problem."""
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise InputError(f"cannot read scenario {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path} is not valid YAML: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise InputError(f"{path}: expected a mapping with chart, release, install, upgrade, badUpgrade")
+    doc = load_mapping(path, "scenario")
     known = {"chart", "release", "timeout", "install", "upgrade", "badUpgrade"}
     if unknown := sorted(set(doc) - known):
         raise InputError(
