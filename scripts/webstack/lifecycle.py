@@ -20,7 +20,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -30,6 +29,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from webstack import versioning
 from webstack.cluster import Cluster, private_dir
 from webstack.cluster import inspect as kinspect
 from webstack.cluster.kube import Kube, connect, create_namespace, delete_namespaces
@@ -92,44 +92,6 @@ def bumped_chart(chart: Path, dest: Path) -> tuple[Path, str]:
                 meta["version"] = bump_patch(str(meta["version"]))
             path.write_text(yaml.safe_dump(meta, sort_keys=False))
     return out, new
-
-
-def chart_at_ref(ref: str, chart_in_repo: str, dest: Path) -> Path:
-    """Extract the chart as it was at git `ref` (git archive: the working tree is not touched).
-
-    Skip when the ref has no chart yet (the repository's first chart commit is recent).
-    """
-    probe = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        raise Skip(f"git ref {ref!r} does not exist in {REPO_ROOT}")
-    has = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "cat-file", "-e", f"{ref}:{chart_in_repo}/Chart.yaml"],
-        capture_output=True,
-        check=False,
-    )
-    if has.returncode != 0:
-        raise Skip(
-            f"{chart_in_repo} does not exist at {ref} ({probe.stdout.strip()[:12]}): "
-            "no earlier chart version to upgrade from"
-        )
-    archive = dest / "base.tar"
-    with archive.open("wb") as out:
-        res = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", ref, chart_in_repo],
-            stdout=out,
-            stderr=subprocess.PIPE,
-            check=False,
-        )
-    if res.returncode != 0:
-        raise ClusterError(f"git archive {ref} {chart_in_repo} failed: {res.stderr.decode().strip()}")
-    with tarfile.open(archive) as tar:
-        tar.extractall(dest / "base", filter="data")
-    return dest / "base" / chart_in_repo
 
 
 @dataclass
@@ -468,7 +430,11 @@ class Lifecycle:
         sc = self.scenario
         if not sc.chart_in_repo:
             raise Skip(f"chart {sc.chart} is outside the repository: no git history to upgrade from")
-        base = chart_at_ref(self.base_ref, sc.chart_in_repo, Path(tempfile.mkdtemp(dir=self.work)))
+        try:
+            base = versioning.chart_at_ref(REPO_ROOT / sc.chart_in_repo, self.base_ref,
+                                           Path(tempfile.mkdtemp(dir=self.work)))
+        except (versioning.RefNotFound, versioning.ChartNotAtRef) as exc:
+            raise Skip(f"{exc}: no earlier chart version to upgrade from") from exc
         ns = f"{self.namespace}-base"
         create_namespace(self.k, ns, "upgrade from the chart at a git base ref")
         self.namespaces.append(ns)

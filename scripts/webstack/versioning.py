@@ -1,13 +1,15 @@
 """Chart version rules: strict SemVer 2.0.0, precedence, and "files changed against a git base ref,
 so the version must be greater" (shared by `webstack lint` and `webstack package`).
 
-Git is only read (diff, ls-files, show); the working tree and index are never changed.
+Git is only read (diff, ls-files, show, archive); the working tree and index are never changed.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
+import tarfile
 from pathlib import Path
 
 import yaml
@@ -53,11 +55,43 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
         raise InputError(f"git is needed to compare with a base ref: {exc}") from exc
 
 
+class RefNotFound(InputError):
+    """The base ref names no commit in the repository."""
+
+
+class ChartNotAtRef(InputError):
+    """The chart did not exist yet at the base ref."""
+
+
+def _commit(repo: Path, ref: str) -> str:
+    res = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if res.returncode != 0:
+        raise RefNotFound(f"--base-ref {ref!r}: not a commit, branch or tag in {repo}")
+    return res.stdout.strip()
+
+
+def chart_at_ref(chart_dir: Path, ref: str, dest: Path, repo: Path = REPO_ROOT) -> Path:
+    """The chart directory as it was at `ref`, extracted into `dest` with git archive."""
+    rel = _rel(chart_dir, repo)
+    commit = _commit(repo, ref)
+    if _git(repo, "cat-file", "-e", f"{commit}:{rel}/Chart.yaml").returncode != 0:
+        raise ChartNotAtRef(f"--base-ref {ref!r}: {rel}/Chart.yaml does not exist at {commit[:12]}")
+    try:
+        res = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", commit, "--", rel],
+                             capture_output=True, timeout=120, check=False)
+    except OSError as exc:
+        raise InputError(f"git is needed to compare with a base ref: {exc}") from exc
+    if res.returncode != 0:
+        raise InputError(f"--base-ref {ref!r}: git archive failed: {res.stderr.decode().strip()}")
+    with tarfile.open(fileobj=io.BytesIO(res.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / rel
+
+
 def changed_files(chart_dir: Path, base_ref: str, repo: Path = REPO_ROOT) -> list[str]:
     """Files under chart_dir that differ from base_ref (tracked changes, committed or not, and new files)."""
     rel = _rel(chart_dir, repo)
-    if _git(repo, "rev-parse", "--verify", "--quiet", f"{base_ref}^{{commit}}").returncode != 0:
-        raise InputError(f"--base-ref {base_ref!r}: not a commit, branch or tag in {repo}")
+    _commit(repo, base_ref)
     diff = _git(repo, "diff", "--name-only", base_ref, "--", rel)
     if diff.returncode != 0:
         raise InputError(f"git diff against {base_ref!r} failed: {diff.stderr.strip()}")

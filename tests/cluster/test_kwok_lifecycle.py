@@ -18,6 +18,7 @@ from webstack.cluster.kube import Kube
 from webstack.cluster.kwok import STORAGE_CLASS, KwokCluster
 from webstack.errors import ClusterError
 from webstack.lifecycle import Lifecycle
+from webstack.paths import CHART_DIR
 from webstack.report import Step
 
 RESTRICTED = {
@@ -212,7 +213,7 @@ def test_fixture_chart_full_lifecycle(kwok_cluster: KwokCluster, kube: Kube, tmp
 def test_upgrade_from_a_base_ref_without_the_chart_is_skipped_with_the_reason(
     kwok_cluster: KwokCluster, tmp_path: Path
 ) -> None:
-    from webstack.lifecycle import Skip, chart_at_ref
+    from webstack import versioning
 
     first = (
         __import__("subprocess")
@@ -225,10 +226,10 @@ def test_upgrade_from_a_base_ref_without_the_chart_is_skipped_with_the_reason(
         )
         .stdout.split()[0]
     )
-    with pytest.raises(Skip, match="does not exist at"):
-        chart_at_ref(first, "charts/webstack", tmp_path)
-    with pytest.raises(Skip, match="does not exist in"):
-        chart_at_ref("no-such-ref", "charts/webstack", tmp_path)
+    with pytest.raises(versioning.ChartNotAtRef, match="does not exist at"):
+        versioning.chart_at_ref(CHART_DIR, first, tmp_path)
+    with pytest.raises(versioning.RefNotFound, match="not a commit"):
+        versioning.chart_at_ref(CHART_DIR, "no-such-ref", tmp_path)
 
 
 def test_a_chart_that_never_gets_ready_is_diagnosed(kwok_cluster: KwokCluster, tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ def test_selector_change_against_a_git_ref_is_caught(repo, tmp_path):
             1,
         )
     )
-    base_chart = upgrade.extract_chart_at("base", chart, tmp_path / "base", repo=repo)
+    base_chart = versioning.chart_at_ref(chart, "base", tmp_path / "base", repo=repo)
     assert (base_chart / "charts" / "web" / "templates" / "_helpers.tpl").read_text() != helpers.read_text()
     old = render_all(base_chart, [ValuesSet("default")])["default"].manifests
     new = render_all(chart, [ValuesSet("default")])["default"].manifests
@@ -126,8 +126,8 @@ def test_selector_change_against_a_git_ref_is_caught(repo, tmp_path):
 
 
 def test_unknown_base_ref_is_an_input_error(repo, tmp_path):
-    with pytest.raises(InputError, match="--base-ref 'no-such-ref': git archive failed"):
-        upgrade.extract_chart_at("no-such-ref", repo / "charts" / "demo", tmp_path / "x", repo=repo)
+    with pytest.raises(InputError, match="--base-ref 'no-such-ref': not a commit, branch or tag"):
+        versioning.chart_at_ref(repo / "charts" / "demo", "no-such-ref", tmp_path / "x", repo=repo)
 
 
 def test_previous_values_on_the_cli(tmp_path, capsys):

@@ -82,6 +82,7 @@ def run_gate(
     repo: Path = REPO_ROOT,
 ) -> GateResult:
     """Findings of every requested check over every values set; `repo` is where `base_ref` is looked up."""
+    from webstack import versioning
     from webstack.checks import kubernetes, policy, references, upgrade
 
     timings: dict[str, float] = {}
@@ -96,7 +97,7 @@ def run_gate(
         return GateResult(findings, ["values"], {}, 0, timings)
 
     with tempfile.TemporaryDirectory(prefix="webstack-base-") as tmp:
-        base_chart = upgrade.extract_chart_at(base_ref, chart_dir, Path(tmp), repo=repo) if base_ref else None
+        base_chart = versioning.chart_at_ref(chart_dir, base_ref, Path(tmp), repo=repo) if base_ref else None
         for f in previous_values or []:
             if not f.is_file():
                 raise InputError(f"{f}: previous values file does not exist")

@@ -7,15 +7,9 @@ recreate), so it is an error; a changed Service selector or type is allowed but 
 
 from __future__ import annotations
 
-import io
-import subprocess
-import tarfile
-from pathlib import Path
 from typing import Any
 
-from webstack.errors import InputError
 from webstack.manifests import Manifest
-from webstack.paths import REPO_ROOT
 from webstack.report import Finding, Severity
 
 CHECK = "upgrade"
@@ -113,28 +107,3 @@ def _delta(a: Any, b: Any, limit: int = 200) -> str:
     else:
         text = f"{a!r} -> {b!r}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def extract_chart_at(ref: str, chart_dir: Path, dest: Path, repo: Path = REPO_ROOT) -> Path:
-    """The chart directory as it was at a git ref, extracted into dest (read-only on the repository)."""
-    try:
-        rel = chart_dir.resolve().relative_to(repo.resolve())
-    except ValueError as exc:
-        raise InputError(f"--base-ref: {chart_dir} is not inside the repository {repo}") from exc
-    res = subprocess.run(
-        ["git", "-C", str(repo), "archive", "--format=tar", ref, "--", str(rel)],
-        capture_output=True,
-        check=False,
-        timeout=120,
-    )
-    if res.returncode != 0:
-        raise InputError(
-            f"--base-ref {ref!r}: git archive failed: {res.stderr.decode().strip()} "
-            "(is it a commit, branch or tag that contains the chart?)"
-        )
-    with tarfile.open(fileobj=io.BytesIO(res.stdout)) as tar:
-        tar.extractall(dest, filter="data")
-    out = dest / rel
-    if not (out / "Chart.yaml").is_file():
-        raise InputError(f"--base-ref {ref!r}: {rel}/Chart.yaml does not exist at that ref")
-    return out
