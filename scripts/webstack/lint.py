@@ -120,6 +120,15 @@ def yamllint(chart_dir: Path, config: Path = YAMLLINT_CONFIG) -> list[Finding]:
 REQUIRED_FIELDS = ("apiVersion", "name", "version", "description", "type", "appVersion")
 
 
+def app_version_rule(chart_yaml: Path, meta: dict[str, Any], app_version: str) -> Finding | None:
+    """appVersion must equal the app's VERSION (shared by `webstack lint` and `webstack package`)."""
+    if str(meta.get("appVersion", "")) == app_version:
+        return None
+    return Finding(str(chart_yaml), "Chart.yaml", "appVersion", "CHART-APP-VERSION",
+                   f"appVersion {meta.get('appVersion')!r} differs from the app's VERSION {app_version!r}",
+                   Severity.ERROR, "chart-yaml")
+
+
 def chart_yaml_rules(chart: Path, app_version: str | None) -> list[Finding]:
     """Chart.yaml: required fields, apiVersion v2, SemVer version, appVersion, dependency conditions."""
     path = chart / "Chart.yaml"
@@ -146,14 +155,8 @@ def chart_yaml_rules(chart: Path, app_version: str | None) -> list[Finding]:
         )
     if not meta.get("kubeVersion") and chart.parent.name != "charts":
         out.append(f("kubeVersion", "CHART-KUBE-VERSION", "no kubeVersion constraint", Severity.WARNING))
-    if app_version is not None and str(meta.get("appVersion", "")) != app_version:
-        out.append(
-            f(
-                "appVersion",
-                "CHART-APP-VERSION",
-                f"appVersion {meta.get('appVersion')!r} differs from the app's VERSION {app_version!r}",
-            )
-        )
+    if app_version is not None and (found := app_version_rule(path, meta, app_version)):
+        out.append(found)
     for i, dep in enumerate(meta.get("dependencies") or []):
         if not dep.get("condition"):
             out.append(

@@ -17,6 +17,7 @@ import yaml
 
 from webstack import changelog
 from webstack.errors import InputError
+from webstack.lint import app_version_rule
 from webstack.report import Finding
 
 CHECK = "release"
@@ -75,10 +76,8 @@ def findings(chart_dir: Path, meta: dict[str, Any], app_version_file: Path | Non
         if not app_version_file.is_file():
             raise InputError(f"{app_version_file}: the app's VERSION file does not exist")
         app_version = app_version_file.read_text(encoding="utf-8").strip()
-        if str(meta.get("appVersion", "")) != app_version:
-            out.append(_finding(chart_yaml, ".appVersion", "app-version",
-                                f"appVersion is {meta.get('appVersion')!r}, but {app_version_file} says "
-                                f"{app_version!r}; they must be equal"))
+        if found := app_version_rule(chart_yaml, meta, app_version):
+            out.append(found)
 
     latest = changelog.latest(chart_dir / "CHANGELOG.md")
     if latest.version != meta["version"]:

@@ -96,8 +96,8 @@ def test_app_version_mismatch_is_found(demo_chart, tmp_path):
     other = tmp_path / "OTHER_VERSION"
     other.write_text("2.0.0\n")
     findings = release.findings(demo_chart, package.chart_metadata(demo_chart), other)
-    assert [f.rule for f in findings] == ["app-version"]
-    assert "appVersion is '1.0.0'" in findings[0].message and "'2.0.0'" in findings[0].message
+    assert [f.rule for f in findings] == ["CHART-APP-VERSION"]
+    assert findings[0].message == "appVersion '1.0.0' differs from the app's VERSION '2.0.0'"
 
 
 def test_changelog_without_entry_for_chart_version_is_found(demo_chart, app_version):
