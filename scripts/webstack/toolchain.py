@@ -120,6 +120,7 @@ APT_PACKAGES: dict[str, str] = {
     "docker-registry": "docker-registry",
     "git": "git",
     "procps": "pgrep",
+    "openssl": "openssl",  # the ingress-tls scenario's self-signed certificate
 }
 
 
