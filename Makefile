@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 KUBE_VERSIONS ?=
 ARTIFACTS ?= build/reports
 
-.PHONY: help setup test test-toolchain test-static test-app test-stack test-cluster test-distribution package lint render check smoke bench docs clean
+.PHONY: help setup test test-unit test-toolchain test-static test-app test-stack test-cluster test-node images test-distribution package lint render check smoke bench docs clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -25,8 +25,11 @@ $(VENV)/.installed: requirements.txt app/requirements.txt pyproject.toml
 setup: $(VENV)/.installed ## create .venv, build and cache the pinned tools, install apt packages (idempotent)
 	@$(WEBSTACK) setup
 
-test: setup ## run every tier: toolchain, static, app, stack, cluster, distribution
+test: setup ## run every tier: unit, toolchain, static, app, stack, cluster, node, distribution
 	$(PYTEST) tests $(PYTEST_ARGS) --junitxml=$(ARTIFACTS)/pytest.xml
+
+test-unit: setup ## pure logic, no servers (seconds)
+	$(PYTEST) tests/unit $(PYTEST_ARGS)
 
 test-toolchain: setup ## the set-up and helm layer
 	$(PYTEST) tests/toolchain $(PYTEST_ARGS)
@@ -43,6 +46,9 @@ test-stack: setup ## real nginx -> gunicorn -> MariaDB wired from the rendered c
 test-cluster: setup ## the release lifecycle on a local kwok cluster
 	$(PYTEST) tests/cluster $(PYTEST_ARGS)
 
+test-node: setup ## the real node: containers really run; the chart's whole lifecycle on it
+	$(PYTEST) tests/node tests/images $(PYTEST_ARGS)
+
 test-distribution: setup ## package, sign, repository index, OCI push and pull
 	$(PYTEST) tests/distribution $(PYTEST_ARGS)
 
@@ -56,7 +62,10 @@ render: setup ## render the chart for every values set into build/render
 check: setup ## the static gate: values schema, Kubernetes schema, policy, references
 	$(WEBSTACK) check $(if $(KUBE_VERSIONS),--kube-version $(KUBE_VERSIONS))
 
-smoke: setup ## main job: local cluster, install, helm test, upgrade, rollback, uninstall, report
+images: setup ## build the node's images (app from app/Dockerfile, pause, MySQL/nginx stand-ins); cached
+	$(WEBSTACK) images build
+
+smoke: setup ## main job: real local node, install, helm test, HTTP, upgrade, rollback, uninstall, report
 	$(WEBSTACK) smoke --report-dir $(ARTIFACTS)
 
 package: setup ## helm package (signed when a key is given) and repository index into dist/

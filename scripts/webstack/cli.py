@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from webstack.errors import WebstackError
 
-COMMANDS = ("setup", "render", "check", "lint", "docs", "cluster", "smoke", "stack", "package")
+COMMANDS = ("setup", "render", "check", "lint", "docs", "cluster", "smoke", "stack", "package",
+            "images")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,3 +27,19 @@ class InputError(WebstackError):
 
 class ClusterError(WebstackError):
     """A cluster could not be started, reached or used."""
+
+
+class ImageBuildError(WebstackError):
+    """A container image failed to build; names the image, the failing command and its log's tail."""
+
+    def __init__(self, image: str, command: list[str], returncode: int, log: object, tail: str) -> None:
+        self.image, self.command, self.returncode, self.log, self.tail = image, command, returncode, log, tail
+        super().__init__(f"{self.summary}\n{tail}")
+
+    @property
+    def summary(self) -> str:
+        """One line: the image, the command, its last log line and where the whole log is."""
+        shown = " ".join(self.command)
+        last = next((line.strip() for line in reversed(self.tail.splitlines()) if line.strip()), "")
+        return (f"building {self.image} failed: `{shown}` exited {self.returncode}"
+                f"{': ' + last if last else ''} (log: {self.log})")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import logging
 import re
 import shutil
@@ -41,6 +42,9 @@ from webstack.report import Step
 T = TypeVar("T")
 # pyhelm3 logs every failed helm command as a warning; the steps report those failures themselves.
 logging.getLogger("pyhelm3").setLevel(logging.ERROR)
+
+
+POD_GONE_TIMEOUT = 90.0  # the chart's longest terminationGracePeriodSeconds (60) and some
 
 
 class Skip(Exception):
@@ -118,6 +122,8 @@ class Lifecycle:
     preexisting: set[str] = field(default_factory=set)
     port_forward: subprocess.Popen[bytes] | None = None
     base_url: str = ""
+    probe_url: str = ""  # through the Service itself where the provider can reach it (node)
+    notes: list[Any] = field(default_factory=list)  # written through nginx, read back after changes
 
     # -- plumbing ---------------------------------------------------------------------------------
     @property
@@ -473,8 +479,15 @@ class Lifecycle:
             )
         except Exception as exc:
             raise Failed(f"helm uninstall failed: {_first_lines(helm_message(exc))}") from exc
-        left = kinspect.inventory(self.k, self.namespace)
-        unexpected = sorted(k for k in left if k not in kept and k not in self.preexisting)
+        # Pods belong to ReplicaSets the garbage collector removes after helm returns, and real
+        # containers take their grace period to stop: wait for them before judging what is left.
+        deadline = time.monotonic() + POD_GONE_TIMEOUT
+        while True:
+            left = kinspect.inventory(self.k, self.namespace)
+            unexpected = sorted(k for k in left if k not in kept and k not in self.preexisting)
+            if not any(k.startswith("Pod/") for k in unexpected) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         missing_keep = sorted(k for k in kept if k not in left)
         problems = []
         if unexpected:
@@ -507,15 +520,13 @@ class Lifecycle:
             return
         from webstack.smoke_http import Probe
 
-        with Probe(self.base_url) as p:
+        with Probe(self.probe_url or self.base_url) as p:
             yield text
-        text.result = f"; probe: {p.result()}"
+        via = "the Service" if self.probe_url else "port-forward"
+        result = p.result()
+        text.result, text.failures = f"; probe through {via}: {result}", result.failures
 
     def do_http_smoke(self) -> str:
-        if not self.cluster.runs_containers:
-            raise Skip(
-                "kwok runs no containers: the HTTP checks run on kind/existing clusters and in the stack tier"
-            )
         from webstack.cluster.incontainer import require_kubectl
 
         kubectl = require_kubectl("the port-forward to nginx")
@@ -541,6 +552,9 @@ class Lifecycle:
         self.port_forward = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: port_open(port), 30, f"kubectl port-forward to svc/{svc}")
         self.base_url = f"http://127.0.0.1:{port}"
+        if forward := getattr(self.cluster, "forward_service", None):
+            svc_port = self.k.core.read_namespaced_service(svc, self.namespace).spec.ports[0].port
+            self.probe_url = f"http://127.0.0.1:{forward(self.namespace, svc, svc_port)}"
         results = run_checks(
             self.base_url, default_checks(_body_limit(self.k, self.namespace), self.app_version or None)
         )
@@ -551,11 +565,6 @@ class Lifecycle:
 
     def do_in_container(self) -> str:
         """testinfra's kubectl backend inside the pods: users, listening ports, read-only mounts."""
-        if not self.cluster.runs_containers:
-            raise Skip(
-                "kwok runs no containers, so there is nothing to exec into: testinfra's kubectl "
-                "backend checks users, listening ports and read-only mounts on kind/existing clusters"
-            )
         from webstack.cluster import incontainer
 
         checks = incontainer.verify(self.k, self.namespace, self.cluster.kubeconfig, self.cluster.context)
@@ -564,20 +573,76 @@ class Lifecycle:
             raise Failed(text)
         return text
 
+    # -- data and disruptions where containers run -------------------------------------------------
+    def do_write_data(self) -> str:
+        from webstack import disruption
+
+        self.notes = disruption.write_notes(self.base_url, 5)
+        ids = ", ".join(str(n.id) for n in self.notes)
+        return f"{len(self.notes)} notes written through nginx: ids {ids}"
+
+    def do_read_data(self) -> str:
+        from webstack import disruption
+
+        if not self.notes:
+            raise Failed("no notes were written before (the 'data written' step did not pass)")
+        if problems := disruption.missing_notes(self.base_url, self.notes):
+            raise Failed("; ".join(problems))
+        return f"all {len(self.notes)} notes read back intact"
+
+    def do_app_pod_deleted(self) -> str:
+        from webstack import disruption
+
+        with self.probe() as probe:
+            detail = disruption.delete_one_pod(self.k, self.namespace, "flask")
+        if probe.failures:
+            raise Failed(f"{detail}; requests failed while it was replaced{probe}")
+        return f"{detail}{probe}"
+
+    def do_database_pod_deleted(self) -> str:
+        from webstack import disruption
+
+        detail = disruption.database_outage(self.k, self.namespace, self.probe_url or self.base_url)
+        if self.notes and (problems := disruption.missing_notes(self.base_url, self.notes)):
+            raise Failed(f"{detail}; after the restart: {'; '.join(problems)}")
+        return f"{detail}; {len(self.notes)} notes intact"
+
     # -- the whole thing -------------------------------------------------------------------------
+    def plan(self) -> list[tuple[str, Callable[[], str], bool, bool]]:
+        """Every step in order: (name, action, critical, needs running containers)."""
+        return [
+            ("namespace", self.do_namespace, True, False),
+            ("install", self.do_install, True, False),
+            ("helm test", self.do_test, False, False),
+            ("assert installed", self.do_assert_install, True, False),
+            ("http smoke", self.do_http_smoke, False, True),
+            ("in-container checks", self.do_in_container, False, True),
+            ("data written", self.do_write_data, False, True),
+            ("upgrade", self.do_upgrade, True, False),
+            ("assert upgraded", self.do_assert_upgrade, False, False),
+            ("data kept after upgrade", self.do_read_data, False, True),
+            ("rollback", self.do_rollback, True, False),
+            ("assert rolled back", self.do_assert_rollback, False, False),
+            ("data kept after rollback", self.do_read_data, False, True),
+            ("app pod deleted", self.do_app_pod_deleted, False, True),
+            ("database pod deleted", self.do_database_pod_deleted, False, True),
+            ("bad upgrade", self.do_bad_upgrade, False, False),
+            ("upgrade from base", self.do_upgrade_from_base, False, False),
+        ]
+
+    def not_here(self, needs_containers: bool) -> str:
+        """Why a step cannot run on this cluster ('' when it can)."""
+        if needs_containers and not self.cluster.runs_containers:
+            return (f"{self.cluster.provider} runs no containers: this step runs on the node, kind and "
+                    "existing providers (the stack tier covers the application without a cluster)")
+        return ""
+
     def run(self) -> list[Step]:
-        self.step("namespace", self.do_namespace, critical=True)
-        self.step("install", self.do_install, critical=True)
-        self.step("helm test", self.do_test)
-        self.step("assert installed", self.do_assert_install, critical=True)
-        self.step("http smoke", self.do_http_smoke)
-        self.step("in-container checks", self.do_in_container)
-        self.step("upgrade", self.do_upgrade, critical=True)
-        self.step("assert upgraded", self.do_assert_upgrade)
-        self.step("rollback", self.do_rollback, critical=True)
-        self.step("assert rolled back", self.do_assert_rollback)
-        self.step("bad upgrade", self.do_bad_upgrade)
-        self.step("upgrade from base", self.do_upgrade_from_base)
+        for name, action, critical, needs_containers in self.plan():
+            if reason := self.not_here(needs_containers):
+                self.steps.append(Step(name, "skipped", 0.0, reason))
+                continue
+            self.step(name, action, critical=critical)
         if self.installed:  # whatever failed since, the release must go: uninstall is part of the test
             self.blocked = ""
         self.step("uninstall", self.do_uninstall)
@@ -600,6 +665,7 @@ class Lifecycle:
 @dataclass
 class _ProbeText:
     result: str = ""
+    failures: int = 0
 
     def __str__(self) -> str:
         return self.result
@@ -678,7 +744,7 @@ def interrupts_raise() -> Iterator[None]:
 
 def smoke(opts: SmokeOptions, on_step: Callable[[Step], None] | None = None) -> list[Step]:
     """Start the cluster, run the lifecycle, always tear down; the steps (also written to report_dir)."""
-    from webstack.cluster import make
+    from webstack.cluster import chart_values, make
     from webstack.cluster import scenario as scen
 
     scenario = scen.load(opts.scenario or scen.DEFAULT_SCENARIO, opts.chart)
@@ -700,12 +766,15 @@ def smoke(opts: SmokeOptions, on_step: Callable[[Step], None] | None = None) -> 
             try:
                 cluster.start()
                 cluster.load_images(_app_images(scenario.chart))
+                if overlay := chart_values(cluster):
+                    scenario = dataclasses.replace(scenario, install=merge(scenario.install, overlay))
+                subs = "".join(f"; image {s}" for s in getattr(cluster, "substitutions", list)())
                 steps.append(
                     Step(
                         "cluster up",
                         "passed",
                         time.monotonic() - started,
-                        f"{opts.provider} cluster {cluster.name} ({_server(cluster)})",
+                        f"{opts.provider} cluster {cluster.name} ({_server(cluster)}){subs}",
                     )
                 )
             except WebstackError as exc:

@@ -283,10 +283,11 @@ class ProbeResult:
     failures: int
     errors: list[str]
     versions: dict[str, int]  # app_version → answers that carried it
+    longest_gap: float = 0.0  # seconds between two good answers: what a user would notice
 
     def __str__(self) -> str:
-        return (f"{self.total} requests, {self.failures} failed, versions seen "
-                f"{', '.join(f'{v} x{n}' for v, n in self.versions.items()) or '-'}")
+        return (f"{self.total} requests, {self.failures} failed, longest gap {self.longest_gap:.2f}s, "
+                f"versions seen {', '.join(f'{v} x{n}' for v, n in self.versions.items()) or '-'}")
 
 
 @dataclass
@@ -301,6 +302,7 @@ class Probe:
     total: int = 0
     errors: list[str] = field(default_factory=list)
     versions: dict[str, int] = field(default_factory=dict)
+    longest_gap: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -308,13 +310,17 @@ class Probe:
         # A new connection per request: a client reusing a keep-alive connection that the server
         # closes at that instant must retry (RFC 9112 §9.3.1), which would hide or fake failures.
         url = _url(self.base, self.path)
+        last_ok = time.monotonic()
         while not self._stop.is_set():
             self.total += 1
             try:
                 resp = requests.get(url, timeout=TIMEOUT, headers={"Connection": "close"})
                 if resp.status_code != 200:
                     self.errors.append(f"HTTP {resp.status_code}")
-                elif self.path == "/version":
+                    continue
+                now = time.monotonic()
+                self.longest_gap, last_ok = max(self.longest_gap, now - last_ok), now
+                if self.path == "/version":
                     v = str(resp.json().get("app_version"))
                     self.versions[v] = self.versions.get(v, 0) + 1
             except (requests.RequestException, ValueError) as exc:
@@ -335,4 +341,5 @@ class Probe:
         return self.result()
 
     def result(self) -> ProbeResult:
-        return ProbeResult(self.total, len(self.errors), list(self.errors[:20]), dict(self.versions))
+        return ProbeResult(self.total, len(self.errors), list(self.errors[:20]), dict(self.versions),
+                           self.longest_gap)

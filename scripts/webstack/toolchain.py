@@ -104,6 +104,16 @@ TOOLS: dict[str, GoTool] = {
             ldflags=_kube_ldflags(KUBERNETES_VERSION), module="kubernetes",
             why="the local cluster's control plane",
         ),
+        GoTool(
+            "kube-node", KUBERNETES_VERSION, ("kubelet", "kube-proxy", "kubectl"),
+            tuple(f"k8s.io/kubernetes/cmd/{c}" for c in ("kubelet", "kube-proxy", "kubectl")),
+            ldflags=_kube_ldflags(KUBERNETES_VERSION), module="kubernetes",
+            why="the real node: kubelet and kube-proxy, and a kubectl matching the cluster",
+        ),
+        GoTool(
+            "coredns", "v1.15.0", ("coredns",), ("github.com/coredns/coredns@v1.15.0",),
+            why="cluster DNS for the real node, run as a host process",
+        ),
     )
 }
 
@@ -120,7 +130,21 @@ APT_PACKAGES: dict[str, str] = {
     "docker-registry": "docker-registry",
     "git": "git",
     "procps": "pgrep",
-    "openssl": "openssl",  # the ingress-tls scenario's self-signed certificate
+    "openssl": "openssl",  # the ingress-tls scenario's self-signed certificate; the node's PKI
+    # The real node (webstack.cluster.node). Debian's containerd 1.6 works with kubelet 1.36;
+    # kubelet 1.37 will need containerd 2.x, which builds from its Go module.
+    "containerd": "containerd",
+    "runc": "runc",
+    "containernetworking-plugins": "/usr/lib/cni/bridge",
+    "iptables": "iptables",
+    "conntrack": "conntrack",
+    "socat": "socat",
+    "iproute2": "ip",
+    # `webstack images build`: local images without a registry (buildah storage in the cache).
+    "buildah": "buildah",
+    "mmdebstrap": "mmdebstrap",
+    "gcc": "gcc",  # the static pause binary
+    "libc6-dev": "/usr/include/signal.h",
 }
 
 

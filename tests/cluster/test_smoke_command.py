@@ -114,6 +114,8 @@ def test_chart_that_fails_to_install_reports_and_tears_down(tmp_path: Path, priv
     code = main(
         [
             "smoke",
+            "--provider",
+            "kwok",
             "--scenario",
             str(FIXTURES / "scenario.yaml"),
             "--chart",
@@ -145,6 +147,8 @@ def test_sigterm_mid_run_tears_everything_down(tmp_path: Path, private_tmp: Path
             "-m",
             "webstack",
             "smoke",
+            "--provider",
+            "kwok",
             "--scenario",
             str(FIXTURES / "scenario.yaml"),
             "--report-dir",
@@ -176,7 +180,7 @@ def test_sigterm_mid_run_tears_everything_down(tmp_path: Path, private_tmp: Path
 
 def test_cluster_up_status_down(private_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     name = f"wst-{os.getpid()}"
-    assert main(["cluster", "up", "--name", name]) == 0
+    assert main(["cluster", "up", "--provider", "kwok", "--name", name]) == 0
     try:
         out = capsys.readouterr().out
         kubeconfig = Path(out.split("export KUBECONFIG=")[1].split()[0])
@@ -184,7 +188,7 @@ def test_cluster_up_status_down(private_tmp: Path, capsys: pytest.CaptureFixture
         assert processes_under(private_tmp)
         assert main(["cluster", "status", "--name", name]) == 0
         assert f"KUBECONFIG={kubeconfig}" in capsys.readouterr().out
-        assert main(["cluster", "up", "--name", name]) == 2  # one cluster per name
+        assert main(["cluster", "up", "--provider", "kwok", "--name", name]) == 2  # one cluster per name
         assert "is already up" in capsys.readouterr().err
     finally:
         assert main(["cluster", "down", "--name", name]) == 0

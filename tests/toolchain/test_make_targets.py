@@ -11,8 +11,8 @@ import pytest
 from webstack.paths import REPO_ROOT
 
 pytestmark = pytest.mark.toolchain
-REQUIRED = {"setup", "test", "test-static", "test-app", "test-stack", "test-cluster", "lint", "render",
-            "check", "smoke", "bench", "docs", "clean", "help"}
+REQUIRED = {"setup", "test", "test-unit", "test-static", "test-app", "test-stack", "test-cluster",
+            "test-node", "images", "lint", "render", "check", "smoke", "bench", "docs", "clean", "help"}
 
 
 def _make_help() -> str:

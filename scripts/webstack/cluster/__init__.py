@@ -1,5 +1,7 @@
-"""Clusters to test the chart on: one interface, three providers.
+"""Clusters to test the chart on: one interface, four providers.
 
+- node: a real single-node Kubernetes in a private network namespace (kubelet, containerd, runc),
+  images built here: the chart's containers really run. The default where it can run.
 - kwok: a real kube-apiserver, controller-manager, scheduler and etcd (built locally, see
   webstack.toolchain), kwok simulating nodes, pods and volumes. API fidelity in seconds, no Docker.
 - kind: full fidelity (real containers) where Docker can run privileged containers.
@@ -16,13 +18,13 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-PROVIDERS = ("kwok", "kind", "existing")
+PROVIDERS = ("node", "kwok", "kind", "existing")
 
 
 class Cluster(Protocol):
     name: str
     provider: str
-    # True when pods really run (kind, existing): HTTP smoke through nginx makes sense there.
+    # True when pods really run (node, kind, existing): HTTP smoke through nginx makes sense there.
     runs_containers: bool
 
     @property
@@ -38,6 +40,12 @@ class Cluster(Protocol):
     def stop(self, keep_logs_in: Path | None = None) -> None: ...
 
 
+def chart_values(cluster: Cluster) -> dict[str, object]:
+    """Values a provider needs the chart to use (the node's image overlay); {} for most."""
+    fn = getattr(cluster, "chart_values", None)
+    return fn() if fn else {}
+
+
 def private_dir(prefix: str) -> Path:
     """A new private temporary folder (under $WEBSTACK_TMP when set: tests use it to prove cleanup)."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("WEBSTACK_TMP")))
@@ -45,6 +53,10 @@ def private_dir(prefix: str) -> Path:
 
 def make(provider: str, name: str | None = None, **options: object) -> Cluster:
     """A cluster object for `provider` (not started yet)."""
+    if provider == "node":
+        from webstack.cluster.node import NodeCluster
+
+        return NodeCluster(name=name, **options)  # type: ignore[arg-type]
     if provider == "kwok":
         from webstack.cluster.kwok import KwokCluster
 

@@ -341,9 +341,25 @@ def check_target(ex: _Exec, t: Target) -> list[Check]:
 
 
 def require_kubectl(purpose: str) -> str:
-    found = shutil.which("kubectl")
+    """$WEBSTACK_KUBECTL, else the pinned kubectl (`make setup` builds it at the cluster's version),
+    else one on PATH.
+
+    Its folder goes first on PATH too: testinfra's kubectl backend runs `kubectl` by name, and a
+    host's older kubectl must not be the one it finds.
+    """
+    import os
+
+    from webstack.toolchain import TOOLS
+
+    explicit = os.environ.get("WEBSTACK_KUBECTL")
+    pinned = Path(explicit) if explicit else TOOLS["kube-node"].binary("kubectl")
+    found = str(pinned) if os.access(pinned, os.X_OK) else (None if explicit else shutil.which("kubectl"))
     if not found:
-        raise ClusterError(f"kubectl is needed for {purpose} on kind/existing clusters; install it")
+        where = f" (WEBSTACK_KUBECTL={explicit} is not an executable)" if explicit else ""
+        raise ClusterError(f"kubectl is needed for {purpose}{where}: run `make setup` (builds a pinned one)")
+    folder = str(Path(found).parent)
+    if not os.environ.get("PATH", "").startswith(folder + os.pathsep):
+        os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
     return found
 
 

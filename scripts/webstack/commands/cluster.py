@@ -12,13 +12,16 @@ import json
 import tempfile
 from pathlib import Path
 
+from webstack.cluster import PROVIDERS
+
 DEFAULT_NAME = "webstack-dev"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("cluster", help="start or stop a local cluster (kwok here; kind where Docker allows)")
+    p = sub.add_parser("cluster", help="start or stop a local cluster (a real node; kwok, kind, existing)")
     p.add_argument("action", choices=("up", "down", "status"))
-    p.add_argument("--provider", choices=("kwok", "kind", "existing"), default="kwok")
+    p.add_argument("--provider", choices=PROVIDERS, default="node",
+                   help="node (default: real containers here), kwok (simulated pods), kind, existing")
     p.add_argument("--name", default=DEFAULT_NAME, help=f"cluster name (default {DEFAULT_NAME})")
     p.add_argument("--kubeconfig", type=Path, help="existing provider: kubeconfig (default $KUBECONFIG)")
     p.add_argument("--context", help="existing provider: kubeconfig context (default: current)")

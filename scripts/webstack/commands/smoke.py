@@ -6,15 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from webstack.cluster import PROVIDERS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("smoke", help="install, test, upgrade, roll back and uninstall on a local cluster")
     p.add_argument(
         "--provider",
-        choices=("kwok", "kind", "existing"),
-        default="kwok",
-        help="kwok (default: local control plane, simulated pods), kind (full fidelity, needs "
-        "Docker with privileged containers), existing (current kubeconfig context)",
+        choices=PROVIDERS,
+        default="node",
+        help="node (default: a real single-node Kubernetes here, containers really run; needs root), "
+        "kwok (local control plane, simulated pods), kind (needs Docker with privileged containers), "
+        "existing (current kubeconfig context)",
     )
     p.add_argument(
         "--report-dir",

@@ -1,0 +1,133 @@
+"""Teardown leaves nothing, whatever ran; a second cluster runs beside the first; bad inputs are
+clear errors with nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from webstack.cluster import kube as kubemod
+from webstack.cluster.kube import connect
+from webstack.cluster.node import NodeCluster, host
+from webstack.errors import ClusterError
+from webstack.servers import LOOPBACK
+
+
+def host_netfilter() -> str:
+    return subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
+
+
+def traces(cluster_name: str, root: Path, cgroup_root: str) -> list[str]:
+    """Everything a cluster could leave behind, by what the kernel and the filesystem say."""
+    found = []
+    if (host.NETNS_DIR / cluster_name).exists():
+        found.append(f"network namespace {cluster_name}")
+    if pids := host.pids_of(None, cgroup_root):
+        found.append(f"processes {pids}")
+    if mounts := host.mounts_under(root):
+        found.append(f"mounts {mounts}")
+    if cgroups := host.cgroup_dirs(cgroup_root):
+        found.append(f"cgroups {cgroups}")
+    if root.exists():
+        found.append(f"folder {root}")
+    results = Path("/var/lib/cni/results")
+    if results.is_dir() and (left := list(results.glob(f"{cluster_name}-*"))):
+        found.append(f"CNI results {left}")
+    return found
+
+
+def test_second_cluster_beside_the_first_then_nothing_left(node_cluster: NodeCluster) -> None:
+    before = host_netfilter()
+    second = NodeCluster()
+    second.start()
+    root, name, cgroup_root = second.lay.root, second.name, second.lay.cgroup_root
+    try:
+        assert second.name != node_cluster.name and second.api_port != node_cluster.api_port
+        kube = connect(second.kubeconfig, second.context)
+        try:
+            kubemod.create_namespace(kube, "leak")
+            image = next(i.ref for i in second.images if i.name == "app")
+            kube.core.create_namespaced_pod("leak", client.V1Pod(
+                metadata=client.V1ObjectMeta(name="sleeper"),
+                spec=client.V1PodSpec(
+                    security_context=client.V1PodSecurityContext(
+                        run_as_non_root=True, run_as_user=10001,
+                        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault")),
+                    containers=[client.V1Container(
+                        name="c", image=image, image_pull_policy="Never",
+                        command=["python", "-c", "import time; time.sleep(3600)"],
+                        security_context=client.V1SecurityContext(
+                            allow_privilege_escalation=False,
+                            capabilities=client.V1Capabilities(drop=["ALL"])))])))
+            deadline = __import__("time").monotonic() + 60
+            while kube.core.read_namespaced_pod("sleeper", "leak").status.phase != "Running":
+                assert __import__("time").monotonic() < deadline, "sleeper never ran"
+                __import__("time").sleep(0.3)
+        finally:
+            kube.close()
+        assert host.pids_of(None, cgroup_root), "the pod's processes should run under the cluster's cgroup"
+    finally:
+        second.stop()
+    assert traces(name, root, cgroup_root) == []
+    assert host_netfilter() == before, "the host's netfilter rules changed"
+    # the first cluster is untouched by the second one's life and death
+    kube = connect(node_cluster.kubeconfig, node_cluster.context)
+    kube.close()
+
+
+def test_a_port_already_taken_is_a_clear_error_and_nothing_is_left() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        cluster = NodeCluster(api_port=taken)
+        with pytest.raises(ClusterError, match=f"{LOOPBACK}:{taken}"):
+            cluster.start()
+    assert cluster.layout is None
+    assert not (host.NETNS_DIR / cluster.name).exists()
+    assert host.cgroup_dirs(f"/{cluster.name}") == []
+
+
+def test_missing_node_programs_are_named_by_the_command(tmp_path: Path) -> None:
+    env = dict(os.environ, WEBSTACK_CACHE=str(tmp_path / "empty-cache"))
+    res = subprocess.run([sys.executable, "-m", "webstack", "cluster", "up", "--provider", "node",
+                          "--name", "ws-missing"], env=env, capture_output=True, text=True, check=False)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    assert "kubelet" in res.stderr and "make setup" in res.stderr
+    assert not (host.NETNS_DIR / "ws-missing").exists()
+
+
+def test_sigterm_mid_smoke_tears_the_node_down(tmp_path: Path) -> None:
+    import signal
+
+    private = tmp_path / "private"
+    private.mkdir()
+    before = {p.name for p in host.NETNS_DIR.iterdir()} if host.NETNS_DIR.is_dir() else set()
+    env = dict(os.environ, WEBSTACK_TMP=str(private))
+    proc = subprocess.Popen([sys.executable, "-m", "webstack", "smoke", "--provider", "node",
+                             "--report-dir", str(tmp_path / "r")],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # each step is announced as it finishes
+        seen.append(line)
+        if "namespace" in line:
+            break
+    assert any("passed  cluster up" in s for s in seen), "".join(seen)
+    new = ({p.name for p in host.NETNS_DIR.iterdir()} - before)
+    assert len(new) == 1, new
+    name = new.pop()
+    assert host.pids_of(host.netns_inode(name), f"/{name}"), "the node should be running now"
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    assert proc.wait(180) == 130, rest
+    assert traces(name, private / "none", f"/{name}") == []
+    assert list(private.iterdir()) == [], "the cluster folder was not removed"
