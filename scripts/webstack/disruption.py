@@ -124,3 +124,63 @@ def database_outage(kube: Kube, ns: str, base: str, timeout: float = 180) -> str
         raise ClusterError(f"app pods changed while MySQL was away: {sorted(apps)} {restarts} -> "
                            f"{sorted(now)} {_restarts(now)}")
     return f"pod {db[0]} deleted: /readyz {story} in {back:.1f}s; app pods kept, not restarted"
+
+
+# -- backup and restore ----------------------------------------------------------------------------
+def _kubectl(kubectl: str, kubeconfig: str, ns: str, *args: str, timeout: float = 60) -> str:
+    import subprocess
+
+    res = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "-n", ns, *args], capture_output=True,
+                         text=True, check=False, timeout=timeout)
+    if res.returncode != 0:
+        why = (res.stderr or res.stdout).strip()[-300:]
+        raise ClusterError(f"kubectl {' '.join(args[:3])} failed: {why}")
+    return res.stdout
+
+
+def database_sql(kubectl: str, kubeconfig: str, ns: str, database: str, sql: str) -> str:
+    """Run SQL as root inside the MySQL pod (the password stays in its file, never in argv)."""
+    pod = next(iter(_pods_of_component(kubectl, kubeconfig, ns)), None)
+    if pod is None:
+        raise ClusterError("no running MySQL pod to query")
+    script = 'MYSQL_PWD="$(cat "$MYSQL_ROOT_PASSWORD_FILE")" exec mysql -N -B -uroot -h127.0.0.1 "$0" -e "$1"'
+    return _kubectl(kubectl, kubeconfig, ns, "exec", pod, "-c", "mysql", "--", "bash", "-c", script,
+                    database, sql)
+
+
+def _pods_of_component(kubectl: str, kubeconfig: str, ns: str) -> list[str]:
+    out = _kubectl(kubectl, kubeconfig, ns, "get", "pods", "-l", "app.kubernetes.io/component=database",
+                   "--field-selector=status.phase=Running", "-o", "name")
+    return [line.split("/", 1)[1] for line in out.split()]
+
+
+def table_state(kubectl: str, kubeconfig: str, ns: str, database: str, table: str) -> tuple[int, str]:
+    """(rows, CHECKSUM TABLE) of one table."""
+    out = database_sql(kubectl, kubeconfig, ns, database,
+                       f"SELECT COUNT(*) FROM `{table}`; CHECKSUM TABLE `{table}`;").split()
+    return int(out[0]), out[-1]
+
+
+def run_backup_now(kube: Kube, kubectl: str, kubeconfig: str, ns: str, timeout: float = 180) -> str:
+    """`kubectl create job --from=cronjob/<backup>`, as an operator would before maintenance."""
+    cronjobs = [c.metadata.name for c in kube.batch.list_namespaced_cron_job(ns).items]
+    if not cronjobs:
+        raise ClusterError("no backup CronJob in the release (mysql.backup.enabled did not render one)")
+    job = f"{cronjobs[0]}-now"[:52]
+    _kubectl(kubectl, kubeconfig, ns, "create", "job", f"--from=cronjob/{cronjobs[0]}", job)
+
+    def complete() -> bool:
+        status = kube.batch.read_namespaced_job_status(job, ns).status
+        if status.failed and status.failed > 0 and not status.active:
+            raise ClusterError(f"backup Job {job} failed: {_job_logs(kube, ns, job)}")
+        return bool(status.succeeded)
+
+    took = _wait(complete, f"backup Job {job} complete", timeout)
+    return f"Job {job} from CronJob/{cronjobs[0]} completed in {took:.1f}s"
+
+
+def _job_logs(kube: Kube, ns: str, job: str) -> str:
+    pods = kube.core.list_namespaced_pod(ns, label_selector=f"job-name={job}").items
+    if not pods:
+        return "no pod"
+    return str(kube.core.read_namespaced_pod_log(pods[-1].metadata.name, ns, tail_lines=5))

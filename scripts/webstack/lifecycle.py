@@ -607,6 +607,32 @@ class Lifecycle:
             raise Failed(f"{detail}; after the restart: {'; '.join(problems)}")
         return f"{detail}; {len(self.notes)} notes intact"
 
+    def do_backup_restore(self) -> str:
+        """Backups on, a dump taken now, the table dropped, the restore hook run: same rows, same checksum."""
+        from webstack import disruption
+        from webstack.cluster.incontainer import require_kubectl
+
+        sc, kc = self.scenario, str(self.cluster.kubeconfig)
+        kubectl = require_kubectl("the backup and restore step")
+        current = self.revision_values(self.revision().revision)
+        defaults = {"mysql": {"auth": {"database": "webstack"}}}
+        database = str(merge(defaults, current)["mysql"]["auth"]["database"])
+        backups = merge(current, {"mysql": {"backup": {"enabled": True}}})
+        self.upgrade(sc.chart, backups, timeout=sc.timeout)
+        before = disruption.table_state(kubectl, kc, self.namespace, database, "notes")
+        ran = disruption.run_backup_now(self.k, kubectl, kc, self.namespace)
+        disruption.database_sql(kubectl, kc, self.namespace, database, "DROP TABLE notes")
+        self.upgrade(sc.chart, merge(backups, {"mysql": {"restore": {"enabled": True}}}), timeout=sc.timeout)
+        after = disruption.table_state(kubectl, kc, self.namespace, database, "notes")
+        self.upgrade(sc.chart, backups, timeout=sc.timeout)  # restore off again, as the values say
+        if after != before:
+            raise Failed(f"after restore notes has {after[0]} rows, checksum {after[1]}; "
+                         f"before the drop {before[0]} rows, checksum {before[1]}")
+        if self.notes and (problems := disruption.missing_notes(self.base_url, self.notes)):
+            raise Failed(f"restored table, but through the app: {'; '.join(problems)}")
+        return (f"{ran}; table notes dropped; restore hook ran: {after[0]} rows, checksum {after[1]}, "
+                "identical to before the drop")
+
     # -- the whole thing -------------------------------------------------------------------------
     def plan(self) -> list[tuple[str, Callable[[], str], bool, bool]]:
         """Every step in order: (name, action, critical, needs running containers)."""
@@ -626,6 +652,7 @@ class Lifecycle:
             ("data kept after rollback", self.do_read_data, False, True),
             ("app pod deleted", self.do_app_pod_deleted, False, True),
             ("database pod deleted", self.do_database_pod_deleted, False, True),
+            ("backup and restore", self.do_backup_restore, False, True),
             ("bad upgrade", self.do_bad_upgrade, False, False),
             ("upgrade from base", self.do_upgrade_from_base, False, False),
         ]

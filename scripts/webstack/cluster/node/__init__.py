@@ -361,7 +361,7 @@ class NodeCluster:
                 metadata=client.V1ObjectMeta(
                     name=STORAGE_CLASS, annotations={"storageclass.kubernetes.io/is-default-class": "true"}),
                 provisioner="webstack.node/local", reclaim_policy="Delete",
-                volume_binding_mode="WaitForFirstConsumer"))
+                volume_binding_mode="Immediate"))
             self._wait(lambda: bool(kube.core.read_namespaced_service_account("default", "default")),
                        "the default ServiceAccount")
         finally:

@@ -1,7 +1,8 @@
 """A dynamic provisioner for the node cluster: claims of our StorageClass get a `local` volume.
 
-It watches (polls, twice a second) for claims of its class that the scheduler has placed on the
-node (WaitForFirstConsumer: the `volume.kubernetes.io/selected-node` annotation), makes a folder
+It watches (polls, twice a second) for Pending claims of its class (Immediate binding: on one
+node there is no placement to wait for, and Helm's --wait counts an unbound claim as not ready,
+so a claim no pod uses yet, such as the backup volume, would hold an upgrade), makes a folder
 under the cluster's volumes folder, and creates a PersistentVolume bound to the claim. `local`
 volumes (unlike hostPath) get the pod's fsGroup applied by kubelet, as real disks do. When a
 volume is Released and its policy is Delete, it removes the folder and the volume: PV reclaim
@@ -76,7 +77,7 @@ class Provisioner:
     def _ours(self, pvc: Any) -> bool:
         annotations = pvc.metadata.annotations or {}
         return (pvc.spec.storage_class_name == self.storage_class
-                and annotations.get(SELECTED_NODE) == self.node)
+                and annotations.get(SELECTED_NODE, self.node) == self.node)
 
     def _provision(self, kube: Any, pvc: Any) -> None:
         from kubernetes import client
