@@ -191,7 +191,7 @@ def test_fixture_chart_full_lifecycle(kwok_cluster: KwokCluster, kube: Kube, tmp
         assert {n for n, r in results(steps).items() if r == "passed"} >= expected, explain(steps)
         assert by["http smoke"].result == "skipped" and "no containers" in by["http smoke"].detail
         inside = by["in-container checks"]
-        assert inside.result == "skipped" and "kwok runs no containers" in inside.detail
+        assert inside.result == "skipped" and "existing runs no containers" in inside.detail
         # revision bookkeeping: 1 install, 2 upgrade, 3 rollback, 4 failed, 5 automatic rollback
         assert "rolled: Deployment/fx-web (checksum/config, image app:1.0.1)" in by["assert upgraded"].detail
         assert "revision 4 failed" in by["bad upgrade"].detail and "revision 5" in by["bad upgrade"].detail

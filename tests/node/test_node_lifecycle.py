@@ -53,7 +53,7 @@ def test_http_and_in_container_checks_ran(run: tuple[list[Step], Path]) -> None:
 def test_probe_during_upgrade_and_rollback_lost_nothing(run: tuple[list[Step], Path]) -> None:
     for name in ("upgrade", "rollback"):
         detail = by_name(run[0])[name].detail
-        assert "probe:" in detail, detail
+        assert "probe through the Service:" in detail, detail
         assert " 0 failed" in detail, detail
 
 

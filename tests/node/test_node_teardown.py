@@ -19,7 +19,9 @@ from webstack.servers import LOOPBACK
 
 
 def host_netfilter() -> str:
-    return subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
+    """The host's rules, without iptables-save's timestamped comment lines."""
+    out = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
+    return "\n".join(line for line in out.splitlines() if not line.startswith("#"))
 
 
 def traces(cluster_name: str, root: Path, cgroup_root: str) -> list[str]:
@@ -35,6 +37,8 @@ def traces(cluster_name: str, root: Path, cgroup_root: str) -> list[str]:
         found.append(f"cgroups {cgroups}")
     if root.exists():
         found.append(f"folder {root}")
+    if (sockets := Path("/run/webstack") / cluster_name).exists():
+        found.append(f"sockets folder {sockets}")
     results = Path("/var/lib/cni/results")
     if results.is_dir() and (left := list(results.glob(f"{cluster_name}-*"))):
         found.append(f"CNI results {left}")
@@ -131,3 +135,30 @@ def test_sigterm_mid_smoke_tears_the_node_down(tmp_path: Path) -> None:
     assert proc.wait(180) == 130, rest
     assert traces(name, private / "none", f"/{name}") == []
     assert list(private.iterdir()) == [], "the cluster folder was not removed"
+
+
+def test_a_failing_image_build_is_a_clear_error_and_nothing_is_left(tmp_path: Path) -> None:
+    import shutil
+
+    from webstack.errors import ImageBuildError
+    from webstack.paths import APP_DIR
+
+    broken = tmp_path / "app"
+    shutil.copytree(APP_DIR, broken)
+    (broken / "Dockerfile").write_text((broken / "Dockerfile").read_text().replace(
+        "COPY requirements.txt", "COPY no-such-file.txt"))
+    (broken / "VERSION").write_text("0.0.0-broken\n")
+    cluster = NodeCluster(app_dir=broken, app_versions=["0.0.0-broken"])
+    with pytest.raises(ImageBuildError, match="app"):
+        cluster.start()
+    assert cluster.layout is None
+    assert not (host.NETNS_DIR / cluster.name).exists()
+
+
+def test_no_cgroups_is_said_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A machine without cgroup v1 hierarchies, simulated by pointing at a folder that lacks them.
+    monkeypatch.setattr(host, "CGROUP_FS", tmp_path / "no-cgroups")
+    cluster = NodeCluster()
+    with pytest.raises(ClusterError, match=r"no cgroup v1 memory hierarchy.*--provider kwok"):
+        cluster.start()
+    assert cluster.layout is None and not (host.NETNS_DIR / cluster.name).exists()

@@ -86,7 +86,8 @@ class NodeCluster:
     runs_containers = True
 
     def __init__(self, name: str | None = None, start_timeout: float = 120,
-                 app_versions: list[str] | None = None, api_port: int = 0) -> None:
+                 app_versions: list[str] | None = None, api_port: int = 0,
+                 app_dir: Path | None = None) -> None:
         self.name = name or f"ws-{secrets.token_hex(4)}"
         if len(self.name) > 15 or not self.name.replace("-", "").isalnum():
             raise ClusterError(f"cluster name {self.name!r}: at most 15 letters, digits and '-'")
@@ -95,6 +96,7 @@ class NodeCluster:
         self.layout: Layout | None = None
         self.procs: dict[str, Process] = {}
         self.api_port = api_port  # 0: a free one is chosen at start
+        self.app_dir = app_dir  # the app image's build context (default app/)
         self.images: list[Any] = []  # webstack.images.BuiltImage, once imported
         self.started_seconds = 0.0
         self.timings: dict[str, float] = {}
@@ -144,7 +146,8 @@ class NodeCluster:
     # -- life ---------------------------------------------------------------------------------------
     def start(self) -> None:
         if reason := unavailable_reason():
-            raise ClusterError(f"the node provider cannot run here: {reason}")
+            raise ClusterError(f"the node provider cannot run here: {reason}; `--provider kwok` runs the "
+                               "lifecycle at API level instead (simulated pods)")
         bins = binaries()
         started = time.monotonic()
         self.layout = Layout(self.name, private_dir(f"webstack-{self.name}-"))
@@ -180,11 +183,11 @@ class NodeCluster:
 
         if not self.app_versions:  # the app as checked out; the lifecycle adds its upgrade version
             self.app_versions = [(APP_DIR / "VERSION").read_text().strip()]
-        self.images = images.build(self.app_versions)
+        self.images = images.build(self.app_versions, app_dir=self.app_dir)
 
     def _write_files(self, bins: dict[str, Path]) -> None:
         lay = self.lay
-        for d in (lay.pki, lay.logs, lay.path("cni"), lay.containerd_socket.parent, lay.volumes,
+        for d in (lay.pki, lay.logs, lay.path("cni"), lay.sockets, lay.volumes,
                   lay.kubelet_dir, lay.root / "pod-logs"):
             d.mkdir(parents=True, exist_ok=True)
         ca = pki.make_ca(lay.pki)
@@ -316,6 +319,9 @@ class NodeCluster:
         sock = self.lay.api_socket
         self._daemon("relay-inside", ["socat", f"UNIX-LISTEN:{sock},fork,mode=600",
                                       f"TCP:{NODE_IP}:{API_PORT}"])
+        if not _port_free(self.api_port):  # connecting would reach the other listener: ask bind
+            raise ClusterError(f"the API relay cannot listen on {LOOPBACK}:{self.api_port}: the port is "
+                               "already taken; choose another or stop what holds it")
         outside = self._daemon("relay-host", [
             "socat", f"TCP-LISTEN:{self.api_port},bind={LOOPBACK},fork,reuseaddr", f"UNIX-CONNECT:{sock}",
         ], inside=False)
@@ -381,7 +387,7 @@ class NodeCluster:
         if not new or self.layout is None:
             return
         self.app_versions += new
-        built = [b for b in img.build(self.app_versions) if b.name == "app"
+        built = [b for b in img.build(self.app_versions, app_dir=self.app_dir) if b.name == "app"
                  and b.ref.rsplit(":", 1)[1] in new]
         self._import(built)
         self.images += built
@@ -399,8 +405,8 @@ class NodeCluster:
             ip = kube.core.read_namespaced_service(service, namespace).spec.cluster_ip
         finally:
             kube.close()
-        tag = f"forward-{namespace}-{service}-{port}"
-        sock = self.lay.root / "run" / f"{tag}.sock"
+        tag = f"forward-{len([n for n in self.procs if n.startswith('forward-')]) // 2}"
+        sock = self.lay.sockets / f"{tag}.sock"
         self._daemon(f"{tag}-inside", ["socat", f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:{ip}:{port}"])
         local = free_port()
         proc = self._daemon(f"{tag}-host", ["socat", f"TCP-LISTEN:{local},bind={LOOPBACK},fork,reuseaddr",
@@ -433,6 +439,7 @@ class NodeCluster:
         left_cgroups = host.remove_cgroups(lay.cgroup_root)
         host.delete_netns(lay.netns)
         shutil.rmtree(lay.root, ignore_errors=True)
+        shutil.rmtree(lay.sockets, ignore_errors=True)
         self.layout = None
         problems = [f"processes {stuck}" if stuck else "",
                     f"mounts {left_mounts}" if left_mounts else "",
@@ -456,6 +463,17 @@ class NodeCluster:
         if self.layout is None:
             return ""
         return "\n".join(f"{name} ({p.log}):\n{log_tail(p.log, 8)}" for name, p in self.procs.items())
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
 
 
 def _node_ready(node: Any) -> bool:

@@ -21,6 +21,7 @@ SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_API_IP = "10.96.0.1"  # the first Service IP: kubernetes.default
 API_PORT = 6443
 CLUSTER_DOMAIN = "cluster.local"
+SOCKETS_DIR = Path("/run/webstack")
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,22 @@ class Layout:
         return self.root / "logs"
 
     @property
+    def sockets(self) -> Path:
+        """Unix sockets live here, not under `root`: a socket path may not exceed 107 bytes, and
+        `root` sits wherever the temporary folder is (deep under a test's tmp_path, say)."""
+        return SOCKETS_DIR / self.name
+
+    @property
     def containerd_socket(self) -> Path:
-        return self.root / "run" / "containerd.sock"
+        return self.sockets / "containerd.sock"
 
     @property
     def api_socket(self) -> Path:
-        return self.root / "run" / "apiserver.sock"
+        return self.sockets / "apiserver.sock"
 
     @property
     def runc_root(self) -> Path:
-        return self.root / "run" / "runc"
+        return self.root / "runc"
 
     @property
     def volumes(self) -> Path:
