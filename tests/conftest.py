@@ -14,6 +14,17 @@ import pytest
 
 from webstack.servers import MariaDB, service_tempdir
 
+TIERS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test carries its tier's marker (the folder under tests/), so `-m "not node"` works."""
+    registered = {line.split(":")[0] for line in config.getini("markers")}
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(TIERS).parts
+        if len(parts) > 1 and parts[0] in registered:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
 
 @pytest.fixture(scope="session")
 def mariadb_server() -> Iterator[MariaDB]:

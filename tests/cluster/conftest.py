@@ -7,21 +7,11 @@ Missing binaries fail the tier loudly: run `make setup` (they are built once and
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from webstack.cluster.kube import Kube, connect
 from webstack.cluster.kwok import KwokCluster
-
-pytestmark = pytest.mark.cluster
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.cluster)
 
 
 @pytest.fixture(scope="module")

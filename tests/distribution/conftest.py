@@ -27,16 +27,6 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "distribution"
 DEMO = FIXTURES / "demo"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "distribution: package, sign, chart repository, OCI registry")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
-            item.add_marker(pytest.mark.distribution)
-
-
 def _shared_tmp(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)

@@ -8,19 +8,11 @@ A machine where the node cannot run fails the tier loudly (never skips): deselec
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from webstack.cluster.kube import Kube, connect
 from webstack.cluster.node import NodeCluster
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.node)
 
 
 @pytest.fixture(scope="module")

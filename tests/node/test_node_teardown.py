@@ -37,8 +37,10 @@ def traces(cluster_name: str, root: Path, cgroup_root: str) -> list[str]:
         found.append(f"cgroups {cgroups}")
     if root.exists():
         found.append(f"folder {root}")
-    if (sockets := Path("/run/webstack") / cluster_name).exists():
-        found.append(f"sockets folder {sockets}")
+    if (short := Path("/var/lib/webstack") / cluster_name).exists():
+        found.append(f"folder {short}")
+    if mounts := host.mounts_under(short):
+        found.append(f"mounts {mounts}")
     results = Path("/var/lib/cni/results")
     if results.is_dir() and (left := list(results.glob(f"{cluster_name}-*"))):
         found.append(f"CNI results {left}")
@@ -162,3 +164,28 @@ def test_no_cgroups_is_said_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_pat
     with pytest.raises(ClusterError, match=r"no cgroup v1 memory hierarchy.*--provider kwok"):
         cluster.start()
     assert cluster.layout is None and not (host.NETNS_DIR / cluster.name).exists()
+
+
+def test_a_failing_install_keeps_component_logs_and_leaves_nothing(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    fixtures = Path(__file__).parents[1] / "fixtures" / "cluster"
+    chart = tmp_path / "chart"
+    shutil.copytree(fixtures / "chart", chart)
+    # The API server rejects this Service: the install fails at once, with the server's reason.
+    values = chart / "values.yaml"
+    values.write_text(values.read_text().replace("servicePort: 8000", "servicePort: 0"))
+    before = {p.name for p in host.NETNS_DIR.iterdir()} if host.NETNS_DIR.is_dir() else set()
+    reports = tmp_path / "reports"
+    res = subprocess.run([sys.executable, "-m", "webstack", "smoke", "--provider", "node", "--scenario",
+                          str(fixtures / "scenario.yaml"), "--chart", str(chart), "--namespace", "failing",
+                          "--report-dir", str(reports)], capture_output=True, text=True, check=False)
+    assert res.returncode == 1, res.stderr
+    steps = {s["name"]: s for s in json.loads((reports / "smoke.json").read_text())["steps"]}
+    assert steps["install"]["result"] == "failed" and "spec.ports[0].port" in steps["install"]["detail"]
+    assert steps["cluster down"]["result"] == "passed"
+    logs = list(reports.glob("node-*-logs"))
+    assert logs and (logs[0] / "kubelet.log").stat().st_size > 0 and (logs[0] / "kube-apiserver.log").exists()
+    after = {p.name for p in host.NETNS_DIR.iterdir()} if host.NETNS_DIR.is_dir() else set()
+    assert after - before == set()

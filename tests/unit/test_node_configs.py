@@ -28,7 +28,7 @@ def test_containerd_keeps_everything_in_the_cluster_folder(tmp_path: Path) -> No
     assert cri["netns_mounts_under_state_dir"] is True
     assert cri["sandbox_image"] == "localhost/webstack/pause:1.0"
     owned = [p for p in paths_in(conf) if not p.startswith("/usr/lib/cni")]
-    assert owned and all(Path(p).is_relative_to(lay.root) or Path(p).is_relative_to(lay.sockets)
+    assert owned and all(Path(p).is_relative_to(lay.root) or Path(p).is_relative_to(lay.short)
                          for p in owned), owned
     # sockets stay short whatever the folder: a Unix socket path may not exceed 107 bytes
     deep = Layout("ws-abcdef12", tmp_path / ("d" * 200))
@@ -39,7 +39,7 @@ def test_two_clusters_share_no_path_socket_or_cgroup(tmp_path: Path) -> None:
     a, b = Layout("ws-a", tmp_path / "a"), Layout("ws-b", tmp_path / "b")
     assert a.netns != b.netns and a.cgroup_root != b.cgroup_root and a.cni_network != b.cni_network
     assert a.containerd_socket != b.containerd_socket and a.api_socket != b.api_socket
-    assert a.sockets != b.sockets
+    assert a.short != b.short
     ka = yaml.safe_load(configs.kubelet_config(a, "n"))
     kb = yaml.safe_load(configs.kubelet_config(b, "n"))
     assert ka["cgroupRoot"] == "/ws-a" and kb["cgroupRoot"] == "/ws-b"

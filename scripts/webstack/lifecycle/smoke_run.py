@@ -77,9 +77,15 @@ def smoke(opts: SmokeOptions, on_step: Callable[[Step], None] | None = None) -> 
             try:
                 cluster.start()
                 cluster.load_images(app_images(scenario.chart))
-                if overlay := chart_values(cluster):
+                # The provider's image overlay names subcharts: only a chart that has them takes it.
+                charts = scenario.chart / "charts"
+                subcharts = {p.name for p in charts.iterdir() if (p / "Chart.yaml").is_file()} if (
+                    charts.is_dir()) else set()
+                overlay = {k: v for k, v in chart_values(cluster).items() if k in subcharts}
+                subs = ""
+                if overlay:
                     scenario = dataclasses.replace(scenario, install=merge(scenario.install, overlay))
-                subs = "".join(f"; image {s}" for s in getattr(cluster, "substitutions", list)())
+                    subs = "".join(f"; image {s}" for s in getattr(cluster, "substitutions", list)())
                 steps.append(
                     Step(
                         "cluster up",

@@ -433,13 +433,13 @@ class NodeCluster:
             else:
                 host.stop_pidfile(lay.root / "pids" / f"{name}.pid", lay.root)
         stuck = host.kill_all(ns_inode, lay.cgroup_root)
-        left_mounts = host.unmount_under(lay.root)
+        left_mounts = host.unmount_under(lay.root, lay.short)
         for f in CNI_RESULTS.glob(f"{lay.cni_network}-*") if CNI_RESULTS.is_dir() else []:
             f.unlink(missing_ok=True)
         left_cgroups = host.remove_cgroups(lay.cgroup_root)
         host.delete_netns(lay.netns)
         shutil.rmtree(lay.root, ignore_errors=True)
-        shutil.rmtree(lay.sockets, ignore_errors=True)
+        shutil.rmtree(lay.short, ignore_errors=True)
         self.layout = None
         problems = [f"processes {stuck}" if stuck else "",
                     f"mounts {left_mounts}" if left_mounts else "",

@@ -21,7 +21,10 @@ SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_API_IP = "10.96.0.1"  # the first Service IP: kubernetes.default
 API_PORT = 6443
 CLUSTER_DOMAIN = "cluster.local"
-SOCKETS_DIR = Path("/run/webstack")
+# Unix socket paths may not exceed 107 bytes, and kubelet makes sockets deep below its root dir:
+# both live under this short folder, not under the cluster's folder (which sits wherever the
+# temporary folder is, deep under a test's tmp_path, say).
+SHORT_DIR = Path("/var/lib/webstack")
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,13 @@ class Layout:
         return self.root / "logs"
 
     @property
+    def short(self) -> Path:
+        """The cluster's folder for what needs a short path (see SHORT_DIR)."""
+        return SHORT_DIR / self.name
+
+    @property
     def sockets(self) -> Path:
-        """Unix sockets live here, not under `root`: a socket path may not exceed 107 bytes, and
-        `root` sits wherever the temporary folder is (deep under a test's tmp_path, say)."""
-        return SOCKETS_DIR / self.name
+        return self.short / "sock"
 
     @property
     def containerd_socket(self) -> Path:
@@ -71,7 +77,7 @@ class Layout:
 
     @property
     def kubelet_dir(self) -> Path:
-        return self.root / "kubelet"
+        return self.short / "kubelet"
 
     @property
     def cni_network(self) -> str:
