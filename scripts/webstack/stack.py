@@ -32,7 +32,6 @@ from typing import Any
 import requests
 
 from webstack import stack_nginx
-from webstack.paths import APP_DIR
 from webstack.servers import (
     LOOPBACK,
     MariaDB,
@@ -48,6 +47,7 @@ from webstack.stack_proc import (
     Materialized,
     StackError,
     app_env,
+    app_source,
     children,
     ids,
     open_dirs,
@@ -177,7 +177,7 @@ class Stack:
         uid, gid = ids(job)
         mat.write(uid, gid)
         cmd = [program(job.command[0]), *job.command[1:]]
-        rc, out = run_as(cmd, self.logs / "migrate.log", uid, gid, env=app_env(mat), cwd=APP_DIR)
+        rc, out = run_as(cmd, self.logs / "migrate.log", uid, gid, env=app_env(mat), cwd=app_source())
         if rc != 0:
             raise StackError(f"migration `{' '.join(job.command)}` ({job.owner}) exited {rc}:\n{out}")
 
@@ -189,7 +189,7 @@ class Stack:
         mat.write(uid, gid)
         cmd = [program(app.command[0]), *app.command[1:]]
         proc = start_process(f"gunicorn:{port}", cmd, self.logs / f"gunicorn-{port}.log",
-                             env=app_env(mat, f"{LOOPBACK}:{port}"), cwd=APP_DIR, user=uid, group=gid)
+                             env=app_env(mat, f"{LOOPBACK}:{port}"), cwd=app_source(), user=uid, group=gid)
         try:
             wait_until(lambda: _status(f"http://{LOOPBACK}:{port}/healthz") == 200, timeout,
                        f"gunicorn on {LOOPBACK}:{port}", log=proc.log, alive=proc.alive)

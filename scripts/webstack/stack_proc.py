@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +118,48 @@ def runtime_bin() -> Path:
     return venv / "bin"
 
 
+APP_SOURCE_ROOT = Path("/var/cache/webstack/app-source")
+
+
+def app_source() -> Path:
+    """The app's code as the image lays it out (/app: webstack_app/ and VERSION).
+
+    As ourselves: app/ itself. As root: a world-readable copy keyed by content, because the
+    checkout may sit in a private (0700) folder that uid 10001 cannot traverse.
+    """
+    if os.geteuid() != 0:
+        return APP_DIR
+    files = sorted(p for p in (APP_DIR / "webstack_app").rglob("*")
+                   if p.is_file() and "__pycache__" not in p.parts)
+    files.append(APP_DIR / "VERSION")
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(str(f.relative_to(APP_DIR)).encode() + b"\0" + f.read_bytes())
+    dest = APP_SOURCE_ROOT / digest.hexdigest()[:12]
+    if (dest / ".complete").exists():
+        return dest
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=_mkdir_open(APP_SOURCE_ROOT)))
+    for f in files:
+        target = staging / f.relative_to(APP_DIR)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, target)
+        target.chmod(0o644)
+    open_dirs(staging)
+    (staging / ".complete").touch()
+    try:
+        staging.rename(dest)
+    except OSError:  # another session made it first
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest
+
+
+def _mkdir_open(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    for d in (path, path.parent):
+        d.chmod(0o755)
+    return path
+
+
 def program(argv0: str) -> str:
     """The host program for an image command: python and gunicorn come from the app runtime."""
     runtime = runtime_bin()
@@ -134,7 +177,7 @@ def app_env(mat: Materialized, bind: str | None = None) -> dict[str, str]:
     """The image's ENV (PATH, PYTHONPATH=/app → app/), then the Deployment's env, then the bind address."""
     env = {
         "PATH": f"{runtime_bin()}:/usr/local/bin:/usr/bin:/bin",
-        "PYTHONPATH": str(APP_DIR),
+        "PYTHONPATH": str(app_source()),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
         "HOME": str(mat.dest),
