@@ -189,3 +189,22 @@ def test_a_failing_install_keeps_component_logs_and_leaves_nothing(tmp_path: Pat
     assert logs and (logs[0] / "kubelet.log").stat().st_size > 0 and (logs[0] / "kube-apiserver.log").exists()
     after = {p.name for p in host.NETNS_DIR.iterdir()} if host.NETNS_DIR.is_dir() else set()
     assert after - before == set()
+
+
+def test_cluster_up_in_one_process_down_from_another(tmp_path: Path) -> None:
+    """`webstack cluster down` stops what `cluster up` left running, the host relay included."""
+    name = f"ws-ud{os.getpid() % 10000}"
+    run = [sys.executable, "-m", "webstack", "cluster"]
+    up = subprocess.run([*run, "up", "--provider", "node", "--name", name], capture_output=True, text=True,
+                        check=False)
+    assert up.returncode == 0, up.stderr
+    kubeconfig = Path(up.stdout.split("export KUBECONFIG=")[1].split()[0])
+    root = kubeconfig.parent
+    kube = connect(kubeconfig)
+    assert [n.metadata.name for n in kube.core.list_node().items] == ["webstack-node"]
+    kube.close()
+    down = subprocess.run([*run, "down", "--name", name], capture_output=True, text=True, check=False)
+    assert down.returncode == 0, down.stderr
+    assert traces(name, root, f"/{name}") == []
+    relays = subprocess.run(["pgrep", "-f", f"/var/lib/webstack/{name}/"], capture_output=True, text=True)
+    assert relays.stdout == "", f"processes of {name} still run: {relays.stdout}"

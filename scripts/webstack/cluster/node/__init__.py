@@ -431,7 +431,7 @@ class NodeCluster:
             if name in self.procs:
                 host.stop_daemon(self.procs.pop(name))
             else:
-                host.stop_pidfile(lay.root / "pids" / f"{name}.pid", lay.root)
+                host.stop_pidfile(lay.root / "pids" / f"{name}.pid", (lay.root, lay.short))
         stuck = host.kill_all(ns_inode, lay.cgroup_root)
         left_mounts = host.unmount_under(lay.root, lay.short)
         for f in CNI_RESULTS.glob(f"{lay.cni_network}-*") if CNI_RESULTS.is_dir() else []:

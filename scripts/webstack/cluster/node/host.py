@@ -96,12 +96,14 @@ def stop_daemon(proc: Process, grace: float = 10) -> None:
         proc.popen.wait(5)
 
 
-def stop_pidfile(pidfile: Path, root: Path, grace: float = 10) -> None:
-    """Stop a daemon another process started, by its pid file; only if it still runs from `root`."""
+def stop_pidfile(pidfile: Path, roots: Sequence[Path], grace: float = 10) -> None:
+    """Stop a daemon another process started, by its pid file; only if its command line still
+    names one of the cluster's folders (else it exited and the pid belongs to someone else)."""
     try:
         pid = int(pidfile.read_text().strip())
-        if str(root) not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
-            return  # exited, and the pid now belongs to someone else
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        if not any(str(root) in cmdline for root in roots):
+            return
         os.killpg(pid, signal.SIGTERM)
     except (OSError, ValueError):
         return
