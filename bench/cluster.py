@@ -23,7 +23,7 @@ def run() -> dict[str, float]:
     from rich.table import Table
 
     started = time.monotonic()
-    steps: list[Step] = smoke(SmokeOptions(namespace="bench"))
+    steps: list[Step] = smoke(SmokeOptions(provider="kwok", namespace="bench"))
     wall = time.monotonic() - started
     by = {s.name: s for s in steps}
     lifecycle = [s for s in steps if s.name not in ("cluster up", "cluster down")]

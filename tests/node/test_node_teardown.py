@@ -208,3 +208,16 @@ def test_cluster_up_in_one_process_down_from_another(tmp_path: Path) -> None:
     assert traces(name, root, f"/{name}") == []
     relays = subprocess.run(["pgrep", "-f", f"/var/lib/webstack/{name}/"], capture_output=True, text=True)
     assert relays.stdout == "", f"processes of {name} still run: {relays.stdout}"
+
+
+def test_a_name_in_use_is_refused_and_the_running_cluster_is_untouched(node_cluster: NodeCluster) -> None:
+    twin = NodeCluster(name=node_cluster.name)
+    with pytest.raises(ClusterError, match=f"a node cluster named {node_cluster.name} exists"):
+        twin.start()
+    assert twin.layout is None
+    assert node_cluster.lay.sockets.is_dir() and node_cluster.lay.kubelet_dir.is_dir()
+    kube = connect(node_cluster.kubeconfig, node_cluster.context)
+    try:
+        assert [n.metadata.name for n in kube.core.list_node().items] == ["webstack-node"]
+    finally:
+        kube.close()

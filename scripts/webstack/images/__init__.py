@@ -242,16 +242,22 @@ def _split(ref: str) -> dict[str, str]:
     return {"registry": registry, "repository": repository, "tag": tag, "digest": "", "pullPolicy": "Never"}
 
 
-def chart_values_overlay(images: Sequence[BuiltImage], app_version: str) -> dict:
+def chart_values_overlay(images: Sequence[BuiltImage], app_version: str | None = None) -> dict:
     """Umbrella-chart values pointing every chart image at `images` (and never pulling them).
 
+    With `app_version` the app image is pinned to that tag; without, the chart's appVersion picks
+    it (an upgrade to a chart with a new appVersion then runs the new image, as from a registry).
     The test pod uses the flask image (webstack.testImage), so it follows flask's block.
     """
     by_name = {i.name: i for i in images if i.name != "app"}
-    app = next((i for i in images if i.name == "app" and i.ref.endswith(f":{app_version}")), None)
+    apps = [i for i in images if i.name == "app"]
+    app = next((i for i in apps if app_version is None or i.ref.endswith(f":{app_version}")), None)
     if app is None:
         raise InputError(f"no app image for version {app_version} among {[i.ref for i in images]}")
-    overlay: dict = {"flask": {"image": _split(app.ref)}}
+    flask = _split(app.ref)
+    if app_version is None:
+        del flask["tag"]
+    overlay: dict = {"flask": {"image": flask}}
     for chart in ("mysql", "nginx"):
         if chart in by_name:
             overlay[chart] = {"image": _split(by_name[chart].ref)}

@@ -21,6 +21,7 @@ from webstack.lifecycle.base import Failed, LifecycleBase
 class _ProbeText:
     result: str = ""
     failures: int = 0
+    measured: bool = False
 
     def __str__(self) -> str:
         return self.result
@@ -35,6 +36,8 @@ class ContainerSteps(LifecycleBase):
         """A continuous probe through nginx during upgrade/rollback (only where pods really run)."""
         text = _ProbeText()
         if not self.base_url:
+            if self.cluster.runs_containers:  # nothing measured is not "0 failed": say so
+                text.result = "; no probe: the http smoke step did not pass, so nothing was measured"
             yield text
             return
         from webstack.smoke_http import Probe
@@ -44,6 +47,7 @@ class ContainerSteps(LifecycleBase):
         via = "the Service" if self.probe_url else "port-forward"
         result = p.result()
         text.result, text.failures = f"; probe through {via}: {result}", result.failures
+        text.measured = result.total > 0
 
     def do_http_smoke(self) -> str:
         from webstack.cluster.incontainer import require_kubectl
@@ -93,9 +97,16 @@ class ContainerSteps(LifecycleBase):
         return text
 
     # -- data and disruptions where containers run -------------------------------------------------
+    def need_http(self) -> str:
+        """The release's URL through nginx; Failed when the http smoke step did not give one."""
+        if not self.base_url:
+            raise Failed("no URL through nginx: the http smoke step did not pass, so nothing was checked")
+        return self.base_url
+
     def do_write_data(self) -> str:
         from webstack.lifecycle import disruption
 
+        self.need_http()
         self.notes = disruption.write_notes(self.base_url, 5)
         ids = ", ".join(str(n.id) for n in self.notes)
         return f"{len(self.notes)} notes written through nginx: ids {ids}"
@@ -112,8 +123,11 @@ class ContainerSteps(LifecycleBase):
     def do_app_pod_deleted(self) -> str:
         from webstack.lifecycle import disruption
 
+        self.need_http()
         with self.probe() as probe:
             detail = disruption.delete_one_pod(self.k, self.namespace, "flask")
+        if not probe.measured:
+            raise Failed(f"{detail}, but the probe sent no request: nothing shows users were unaffected")
         if probe.failures:
             raise Failed(f"{detail}; requests failed while it was replaced{probe}")
         return f"{detail}{probe}"
@@ -121,7 +135,8 @@ class ContainerSteps(LifecycleBase):
     def do_database_pod_deleted(self) -> str:
         from webstack.lifecycle import disruption
 
-        detail = disruption.database_outage(self.k, self.namespace, self.probe_url or self.base_url)
+        url = self.probe_url or self.need_http()
+        detail = disruption.database_outage(self.k, self.namespace, url)
         if self.notes and (problems := disruption.missing_notes(self.base_url, self.notes)):
             raise Failed(f"{detail}; after the restart: {'; '.join(problems)}")
         return f"{detail}; {len(self.notes)} notes intact"

@@ -53,10 +53,7 @@ class Lifecycle(ContainerSteps):
             self.installed = True  # from here on the release may exist, even if the install fails
             rev = self.upgrade(sc.chart, sc.install, timeout=sc.timeout)
         except Exception as exc:
-            raise Failed(
-                f"helm install failed: {first_lines(helm_message(exc))}\n"
-                f"{kinspect.diagnose(self.k, self.namespace)}"
-            ) from exc
+            raise self.helm_failed("helm install", exc) from exc
         if rev.revision != 1 or rev.status.value != "deployed":
             raise Failed(f"expected revision 1 deployed, got revision {rev.revision} {rev.status.value}")
         self.secret_names = [
@@ -136,15 +133,17 @@ class Lifecycle(ContainerSteps):
             try:
                 rev = self.upgrade(chart, values, timeout=sc.timeout)
             except Exception as exc:
-                raise Failed(
-                    f"helm upgrade failed: {first_lines(helm_message(exc))}\n"
-                    f"{kinspect.diagnose(self.k, self.namespace)}"
-                ) from exc
+                raise self.helm_failed("helm upgrade", exc) from exc
         if rev.revision != 2:
             raise Failed(f"expected revision 2, got {rev.revision}")
         self.values[2] = self.revision_values(2)
         changes = flat_values(sc.upgrade_values)
         return f"revision 2 deployed: app {self.app_version} -> {version}; values {changes}{probe}"
+
+    def helm_failed(self, what: str, exc: BaseException) -> Failed:
+        """helm's own words, then why the release's objects are not ready."""
+        return Failed(f"{what} failed: {first_lines(helm_message(exc))}\n"
+                      f"{kinspect.diagnose(self.k, self.namespace)}")
 
     def do_assert_upgrade(self) -> str:
         before, after = self.snaps["install"], self.snapshot()
@@ -172,10 +171,7 @@ class Lifecycle(ContainerSteps):
             try:
                 rev = run_sync(go())
             except Exception as exc:
-                raise Failed(
-                    f"helm rollback failed: {first_lines(helm_message(exc))}\n"
-                    f"{kinspect.diagnose(self.k, self.namespace)}"
-                ) from exc
+                raise self.helm_failed("helm rollback", exc) from exc
         if rev.revision != 3:
             raise Failed(f"expected revision 3 after rolling back to 1, got {rev.revision}")
         self.values[3] = self.revision_values(3)

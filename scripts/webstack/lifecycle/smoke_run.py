@@ -27,7 +27,7 @@ from webstack.report import Step
 
 @dataclass
 class SmokeOptions:
-    provider: str = "kwok"
+    provider: str = "node"  # as `webstack smoke`
     scenario: Path | None = None
     chart: Path | None = None
     namespace: str = "webstack-smoke"

@@ -131,12 +131,7 @@ class NodeCluster:
 
         if not self.images:
             return {}
-        overlay = images.chart_values_overlay(self.images, self.app_versions[0])
-        # No app tag: the chart's appVersion picks it, so an upgrade to a bumped chart runs the
-        # new image (built and imported by load_images) as it would from a registry.
-        for key in ("tag", "digest"):
-            overlay["flask"]["image"].pop(key, None)
-        return overlay
+        return images.chart_values_overlay(self.images)
 
     def substitutions(self) -> list[str]:
         from webstack import images
@@ -149,6 +144,11 @@ class NodeCluster:
             raise ClusterError(f"the node provider cannot run here: {reason}; `--provider kwok` runs the "
                                "lifecycle at API level instead (simulated pods)")
         bins = binaries()
+        if in_use := [str(p) for p in (host.NETNS_DIR / self.name, configs.SHORT_DIR / self.name)
+                      if p.exists()] + [str(p) for p in host.cgroup_dirs(f"/{self.name}")]:
+            # Checked before anything is made: a failed start must not remove what another has.
+            raise ClusterError(f"a node cluster named {self.name} exists ({', '.join(in_use)}): "
+                               f"`webstack cluster down --name {self.name}`, or choose another name")
         started = time.monotonic()
         self.layout = Layout(self.name, private_dir(f"webstack-{self.name}-"))
         try:

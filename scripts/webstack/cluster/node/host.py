@@ -44,8 +44,6 @@ def create_netns(ns: str, node_cidr: str, service_cidr: str) -> None:
     """The namespace, its loopback, and the node address on a veth pair kept inside it (this
     kernel has no dummy links). Forwarding and bridge netfilter are set inside it only: both
     sysctls are per network namespace, so the host's stay untouched."""
-    if (NETNS_DIR / ns).exists():
-        raise ClusterError(f"network namespace {ns} already exists: another cluster has this name")
     run(["ip", "netns", "add", ns], f"creating network namespace {ns}")
     steps = [
         ["ip", "link", "set", "lo", "up"],
