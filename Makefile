@@ -10,6 +10,8 @@ WEBSTACK := $(BIN)/webstack
 PYTEST := $(BIN)/pytest
 PYTEST_ARGS ?=
 KUBE_VERSIONS ?=
+# `make check` runs every check, the server one (a real kube-apiserver, seconds) included
+CHECKS ?= values kubernetes policy references hooks upgrade server
 ARTIFACTS ?= build/reports
 
 .PHONY: help setup test test-unit test-toolchain test-static test-app test-stack test-cluster test-node images test-distribution package lint render check smoke bench docs clean
@@ -59,14 +61,15 @@ lint: setup ## ruff, then helm lint --strict, yamllint, Chart.yaml rules and REA
 render: setup ## render the chart for every values set into build/render
 	$(WEBSTACK) render --matrix --output build/render
 
-check: setup ## the static gate: values schema, Kubernetes schema, policy, references
-	$(WEBSTACK) check $(if $(KUBE_VERSIONS),--kube-version $(KUBE_VERSIONS))
+check: setup ## the static gate: values schema, Kubernetes schema, policy, references, hooks, real API server
+	$(WEBSTACK) check $(foreach c,$(CHECKS),--check $(c)) $(if $(KUBE_VERSIONS),--kube-version $(KUBE_VERSIONS))
 
 images: setup ## build the node's images (app from app/Dockerfile, pause, MySQL/nginx stand-ins); cached
 	$(WEBSTACK) images build
 
+# --force: $(ARTIFACTS) is shared with pytest's report (`make test`); smoke only adds its own files.
 smoke: setup ## main job: real local node, install, helm test, HTTP, upgrade, rollback, uninstall, report
-	$(WEBSTACK) smoke --report-dir $(ARTIFACTS)
+	$(WEBSTACK) smoke --report-dir $(ARTIFACTS) --force
 
 package: setup ## helm package (signed when a key is given) and repository index into dist/
 	$(WEBSTACK) package --output dist

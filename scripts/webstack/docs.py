@@ -11,9 +11,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from webstack.chart import Chart
 from webstack.errors import InputError, ToolchainError
+from webstack.outputs import write_file
 from webstack.paths import CHART_DIR
-from webstack.report import write_atomic
 from webstack.toolchain import TOOLS
 
 TEMPLATE = "README.md.gotmpl"
@@ -21,8 +22,7 @@ TEMPLATE = "README.md.gotmpl"
 
 def chart_dirs(root: Path = CHART_DIR) -> list[Path]:
     """The chart at `root` and every chart below it (subcharts), each with its README template."""
-    if not (root / "Chart.yaml").is_file():
-        raise InputError(f"{root}: not a chart (no Chart.yaml)")
+    Chart.load(root)  # a missing or broken chart: InputError naming the file and line
     charts = sorted({p.parent for p in root.rglob("Chart.yaml")})
     missing = [c for c in charts if not (c / TEMPLATE).is_file()]
     if missing:
@@ -92,6 +92,6 @@ def write(root: Path = CHART_DIR) -> list[Path]:
     changed = []
     for path, text in generate(root).items():
         if not path.is_file() or path.read_text() != text:
-            write_atomic(path, text)
+            write_file(path, text)
             changed.append(path)
     return changed

@@ -1,12 +1,24 @@
-"""Errors a user can hit. Each carries a message that says what to do; the CLI prints it and exits 2."""
+"""Errors a user can hit. Each carries a message that says what to do; the CLI prints it and exits 2.
+
+Exit codes of every `webstack` command:
+  0  done, nothing found
+  1  findings: a check, lint, smoke step or release rule says no (the report says which)
+  2  bad input or a missing/failing tool: one `error:` message naming the file and the place in it
+     (line[:col] or a dotted path) and what was expected
+  3  internal error (a bug): one `internal error:` line; the traceback is in the file it names
+  130 interrupted (Ctrl-C, SIGTERM); 141 the reader of stdout went away (`webstack render | head`)
+"""
 
 from __future__ import annotations
+
+BAD_INPUT = 2
+INTERNAL_ERROR = 3
 
 
 class WebstackError(Exception):
     """Base for every failure the CLI reports as a usage or infrastructure error (exit 2)."""
 
-    exit_code = 2
+    exit_code = BAD_INPUT
 
 
 class ToolchainError(WebstackError):

@@ -1,4 +1,5 @@
 """`webstack lint` checks: helm lint --strict over chart x values matrix (umbrella and each subchart),
+a render of each (helm lint passes a template's `fail()`; the render does not),
 yamllint with the committed .yamllint.yaml over the charts' YAML (templates/ is Go templates, not YAML),
 Chart.yaml rules, the version-bump rule and README freshness. Independent parts run concurrently.
 """
@@ -14,15 +15,18 @@ from typing import Any
 from webstack import helm
 from webstack.errors import InputError
 from webstack.paths import APP_DIR, REPO_ROOT
-from webstack.render import ensure_chart
+from webstack.render import NAMESPACE, RELEASE, ensure_chart
 from webstack.report import Finding, Severity
 from webstack.values import ValuesSet
 from webstack.versioning import bump_findings, is_semver
-from webstack.yamlfile import load_mapping
+from webstack.yamlfile import load_mapping, read_text
 
 YAMLLINT_CONFIG = REPO_ROOT / ".yamllint.yaml"
 _HELM_LINE = re.compile(r"^\[(INFO|WARNING|ERROR)\]\s+(?:([^:]+?):\s+)?(.*)$")
 _HELM_SEVERITY = {"INFO": Severity.INFO, "WARNING": Severity.WARNING, "ERROR": Severity.ERROR}
+# `execution error at (webstack/charts/x/templates/y.yaml:1:4): msg` (fail) or `template: <file>:3:5: msg`
+_RENDER_ERROR = re.compile(r"^(?:execution error at \(|template: )([^:()]+):(\d+)(?::\d+)?\)?:\s*(.*)$", re.S)
+_SCHEMA_ERROR = "values don't meet the specifications of the schema"
 
 
 def chart_dirs(chart_dir: Path) -> list[Path]:
@@ -68,6 +72,39 @@ def helm_lint(chart: Path, vs: ValuesSet) -> list[Finding]:
     return out
 
 
+def render_findings(chart: Path, vs: ValuesSet) -> list[Finding]:
+    """`helm template` with the values set: a failed render (a template's `fail()`, a template error) is an
+    ERROR at the template's file:line with helm's message. helm lint only logs a `fail()` and passes.
+    Values the schema refuses are left to helm lint, which reports them."""
+    args = ["template", RELEASE, str(chart), "--namespace", NAMESPACE]
+    for f in vs.files:
+        args += ["--values", str(f)]
+    res = helm.run(args, check=False)
+    if res.returncode == 0:
+        return []
+    text = res.stderr.split("Error: ", 1)[-1].split("\n\nUse --debug", 1)[0].strip()
+    if text.startswith(_SCHEMA_ERROR):
+        return []
+    where, template = str(chart), ""
+    if m := _RENDER_ERROR.match(text):
+        source, line, text = m.groups()
+        template = source.split("/", 1)[-1]  # helm names the file from the chart's name, not its folder
+        where = f"{chart / template}:{line}"
+    values = ", ".join(map(str, vs.files)) or f"{chart / 'values.yaml'} (the chart defaults)"
+    return [
+        Finding(
+            where,
+            template or chart.name,
+            "",
+            "RENDER-FAILED",
+            f"{text.strip()} (values: {values})",
+            Severity.ERROR,
+            "render",
+            vs.name,
+        )
+    ]
+
+
 @functools.cache
 def _yamllint_config(path: Path) -> Any:
     from yamllint.config import YamlLintConfig, YamlLintConfigError
@@ -101,7 +138,7 @@ def yamllint(chart_dir: Path, config: Path = YAMLLINT_CONFIG) -> list[Finding]:
     conf = _yamllint_config(config)
     out = []
     for path in yaml_files(chart_dir):
-        for problem in linter.run(path.read_text(), conf, str(path)):
+        for problem in linter.run(read_text(path, "YAML"), conf, str(path)):
             sev = Severity.ERROR if problem.level == "error" else Severity.WARNING
             out.append(
                 Finding(
@@ -240,11 +277,13 @@ def run_lint(
     subs = chart_dirs(chart_dir)[1:]
     jobs = [(lambda vs=vs: helm_lint(chart_dir, vs)) for vs in sets]
     jobs += [(lambda s=s: helm_lint(s, ValuesSet("default"))) for s in subs]
+    jobs += [(lambda vs=vs: render_findings(chart_dir, vs)) for vs in sets]
+    jobs += [(lambda s=s: render_findings(s, ValuesSet("default"))) for s in subs]
     jobs.append(lambda: yamllint(chart_dir))
     jobs.append(lambda: chart_yaml_rules(chart_dir, app_version_value))
     jobs += [(lambda s=s: chart_yaml_rules(s, None)) for s in subs]
     jobs.append(lambda: readme_findings(chart_dir))
-    parts = ["helm-lint", "yamllint", "chart-yaml", "readme"]
+    parts = ["helm-lint", "render", "yamllint", "chart-yaml", "readme"]
     if base_ref:
         jobs.append(lambda: bump_findings(chart_dir, base_ref))
         parts.append("version")

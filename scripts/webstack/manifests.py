@@ -13,11 +13,13 @@ from typing import Any
 
 import yaml
 
+from webstack import yamlstream
 from webstack.errors import HelmError
 
 _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 _SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
 WAIVE_ANNOTATION = "webstack.io/waive"
+
 
 # Kinds whose pod template lives at spec.template (CronJob is handled apart: spec.jobTemplate.spec.template).
 POD_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
@@ -62,24 +64,40 @@ class Manifest:
         return "helm.sh/hook" in self.annotations
 
 
-def parse_stream(text: str) -> list[Manifest]:
-    """Split `helm template` output into Manifests; empty documents (templates rendering nothing) drop."""
+def parse_stream(text: str, origin: str | None = None) -> list[Manifest]:
+    """Split `helm template` output into Manifests; empty documents (templates rendering nothing) drop.
+
+    With `origin` (a file the user gave, not helm's output) a broken document is an InputError naming
+    that file and the line in it, and objects without a `# Source:` comment are named after it.
+    """
+    from webstack.errors import InputError
+
     out: list[Manifest] = []
+    line = 1  # where the current chunk starts in `text`
     for chunk in _SEPARATOR.split(text):
+        start, line = line, line + chunk.count("\n")
         if not chunk.strip():
             continue
         m = _SOURCE.search(chunk)
-        source = m.group(1).strip() if m else "<unknown>"
+        source = m.group(1).strip() if m else (origin or "<unknown>")
         try:
-            doc = yaml.safe_load(chunk)
+            doc = yamlstream.load(chunk)
         except yaml.YAMLError as exc:
-            raise HelmError(f"{source}: helm rendered invalid YAML: {exc}") from exc
+            if origin is None:
+                raise HelmError(f"{source}: helm rendered invalid YAML: {exc}") from exc
+            mark, ctx = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+            where = f":{start + mark.line}:{mark.column + 1}" if mark is not None else f":{start}"
+            began = f" ({exc.context} at line {start + ctx.line})" if ctx is not None else ""  # type: ignore[attr-defined]
+            problem = getattr(exc, "problem", None) or exc
+            raise InputError(f"{origin}{where}: YAML syntax error: {problem}{began}") from exc
         if doc is None:
             continue
         if not isinstance(doc, dict):
-            raise HelmError(
-                f"{source}: rendered a {type(doc).__name__}, expected a Kubernetes object (a mapping)"
-            )
+            what = f"{type(doc).__name__}, expected a Kubernetes object (a mapping)"
+            if origin is None:
+                raise HelmError(f"{source}: rendered a {what}")
+            first = start + len(chunk) - len(chunk.lstrip("\n"))
+            raise InputError(f"{origin}:{first}: a {what}")
         out.append(Manifest(source=source, doc=doc, index=len(out)))
     return out
 

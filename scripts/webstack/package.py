@@ -11,7 +11,6 @@ import dataclasses
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from webstack import helm
+from webstack import helm, outputs
+from webstack.chart import Chart
 from webstack.errors import HelmError, InputError, WebstackError
 from webstack.report import Finding
 from webstack.yamlfile import load_mapping
@@ -70,20 +70,6 @@ class Packaged:
     index: Path
     name: str
     version: str
-
-
-def chart_metadata(chart_dir: Path) -> dict[str, Any]:
-    """Chart.yaml as a mapping, with name and version present; InputError naming what is wrong."""
-    if not chart_dir.is_dir():
-        raise InputError(f"chart directory {chart_dir} does not exist")
-    path = chart_dir / "Chart.yaml"
-    if not path.is_file():
-        raise InputError(f"{chart_dir} is not a chart: {path} does not exist")
-    meta = load_mapping(path, "Chart.yaml")
-    for key in ("name", "version"):
-        if not isinstance(meta.get(key), str) or not meta[key]:
-            raise InputError(f"{path}: .{key}: expected a non-empty string, got {meta.get(key)!r}")
-    return meta
 
 
 def load_index(path: Path) -> dict[str, Any]:
@@ -166,8 +152,12 @@ def package(chart_dir: Path, output: Path, *, key: SigningKey | None = None, bas
 
     `merge` is a published index.yaml: its entries stay listed (with their own URLs), and a version
     already listed there is refused unless `force` (a published version must never change).
+
+    `output` must be new, empty or webstack's (webstack.outputs) unless `force`; the other packages in
+    it stay and are indexed too.
     """
-    meta = chart_metadata(chart_dir)
+    outputs.check_dir(output, force=force)
+    meta = Chart.load(chart_dir).meta
     name, version = meta["name"], meta["version"]
     if key:
         key.check()
@@ -177,10 +167,7 @@ def package(chart_dir: Path, output: Path, *, key: SigningKey | None = None, bas
         if version in indexed_versions(published, name) and not force:
             raise InputError(f"{merge}: {name} {version} is already published there; bump .version in "
                              f"{chart_dir / 'Chart.yaml'} (or pass --force to replace the listed entry)")
-    if output.exists() and not output.is_dir():
-        raise InputError(f"output {output} exists and is not a directory")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".webstack-package-", dir=output.parent))
+    staging = outputs.temp_dir_beside(output)
     try:
         src = staging / "src" / chart_dir.name
         shutil.copytree(chart_dir, src, symlinks=True, ignore=shutil.ignore_patterns("tmpcharts"))
@@ -224,7 +211,7 @@ def package(chart_dir: Path, output: Path, *, key: SigningKey | None = None, bas
             index_args += ["--merge", str(merge)]
         helm.run(index_args)
 
-        output.mkdir(parents=True, exist_ok=True)
+        outputs.open_dir(output)
         os.replace(tgz, output / tgz.name)
         prov = output / f"{tgz.name}.prov"
         if key:

@@ -19,6 +19,7 @@ from webstack import changelog
 from webstack.errors import InputError
 from webstack.lint import app_version_rule
 from webstack.report import Finding
+from webstack.yamlfile import read_text
 
 CHECK = "release"
 
@@ -62,6 +63,9 @@ def rendered_images(chart_dir: Path) -> list[str]:
 
 def expected_annotations(chart_dir: Path) -> dict[str, list[dict[str, str]]]:
     """What `changes` and `images` must say, derived from CHANGELOG.md and the rendered chart."""
+    from webstack.chart import Chart
+
+    Chart.load(chart_dir)  # a broken chart is named as such, not as a missing CHANGELOG
     latest = changelog.latest(chart_dir / "CHANGELOG.md")
     images = [{"name": image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0], "image": image}
               for image in rendered_images(chart_dir)]
@@ -73,9 +77,7 @@ def findings(chart_dir: Path, meta: dict[str, Any], app_version_file: Path | Non
     chart_yaml = chart_dir / "Chart.yaml"
     out: list[Finding] = []
     if app_version_file is not None:
-        if not app_version_file.is_file():
-            raise InputError(f"{app_version_file}: the app's VERSION file does not exist")
-        app_version = app_version_file.read_text(encoding="utf-8").strip()
+        app_version = read_text(app_version_file, "app version").strip()
         if found := app_version_rule(chart_yaml, meta, app_version):
             out.append(found)
 

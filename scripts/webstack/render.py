@@ -7,13 +7,12 @@ same Command is used and manifests.parse_stream keeps the source of every object
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from webstack import helm
-from webstack.errors import HelmError, InputError
+from webstack import helm, outputs, values
+from webstack.chart import Chart
+from webstack.errors import HelmError
 from webstack.manifests import Manifest, dump_stream, parse_stream
 from webstack.values import ValuesSet
 
@@ -28,8 +27,7 @@ class Render:
 
 
 def ensure_chart(chart_dir: Path) -> None:
-    if not (chart_dir / "Chart.yaml").is_file():
-        raise InputError(f"{chart_dir}: not a chart (no Chart.yaml)")
+    Chart.load(chart_dir)  # a missing or broken chart: InputError naming the file and line
 
 
 def _args(chart_dir: Path, vs: ValuesSet, release: str, namespace: str) -> list[str]:
@@ -61,8 +59,7 @@ def render_jobs(
     for chart_dir, vs in jobs.values():
         ensure_chart(chart_dir)
         for f in vs.files:
-            if not f.is_file():
-                raise InputError(f"{f}: values file does not exist")
+            values.load(f)  # missing, a folder, not UTF-8, bad YAML: InputError naming file and line
     command = helm.client()._command  # the raw runner: keeps `# Source:` lines
 
     async def go() -> list[Render]:
@@ -78,29 +75,21 @@ def render_all(chart_dir: Path, sets: list[ValuesSet], **kw: str) -> dict[str, R
     return render_jobs({vs.name: (chart_dir, vs) for vs in sets}, **kw)
 
 
-def write_dir(renders: dict[str, Render], output: Path) -> None:
-    """One folder per values set, one file per source template; the whole tree swaps in at once."""
-    output = output.resolve()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
+def write_dir(renders: dict[str, Render], output: Path, *, force: bool = False) -> None:
+    """One folder per values set, one file per source template; the whole tree swaps in at once, over
+    a folder that is new, empty or an earlier render's (or anything, with `force`; see webstack.outputs)."""
+
+    def fill(tree: Path) -> None:
         for name, r in renders.items():
             by_source: dict[str, list[Manifest]] = {}
             for m in r.manifests:
                 by_source.setdefault(m.source, []).append(m)
             for source, items in by_source.items():
-                dest = tmp / name / source
+                dest = tree / name / source
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_text(dump_stream(items))
-        old = output.with_name(f".{output.name}.old")
-        if output.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            output.rename(old)
-        tmp.rename(output)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    outputs.replace_dir(output, fill, force=force)
 
 
 def stream(renders: dict[str, Render]) -> str:

@@ -1,7 +1,8 @@
 """Reports for people (a table, coloured on a TTY) and machines (JSON, JUnit XML).
 
 Two record types cover every command: a Finding (one problem the static gate found) and a Step
-(one stage of a lifecycle, such as install or upgrade, with its result and duration).
+(one stage of a lifecycle, such as install or upgrade, with its result and duration). Every JSON and
+JUnit report carries webstack's generator mark (webstack.outputs), so a later run may replace the file.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
-from pathlib import Path
 from typing import IO, Literal
 
-Format = Literal["text", "json", "junit"]
-FORMATS: tuple[Format, ...] = ("text", "json", "junit")
+from webstack.outputs import GENERATOR, XML_MARK
+
+Format = Literal["text", "json", "junit", "sarif"]
+FORMATS: tuple[Format, ...] = ("text", "json", "junit", "sarif")
 
 
 class Severity(IntEnum):
@@ -89,7 +91,8 @@ def findings_text(findings: Sequence[Finding], stream: IO[str] = sys.stdout, tit
 
 
 def findings_json(findings: Sequence[Finding]) -> str:
-    return json.dumps({"findings": [f.to_dict() for f in findings], "count": len(findings)}, indent=2)
+    return json.dumps({"generator": GENERATOR, "findings": [f.to_dict() for f in findings],
+                       "count": len(findings)}, indent=2)
 
 
 def findings_junit(findings: Sequence[Finding], suite: str, checks: Sequence[str]) -> str:
@@ -105,7 +108,7 @@ def findings_junit(findings: Sequence[Finding], suite: str, checks: Sequence[str
         for f in items:
             fail = ET.SubElement(tc, "failure", type=f.rule, message=f"{f.object} {f.path}: {f.message}")
             fail.text = json.dumps(f.to_dict())
-    return ET.tostring(root, encoding="unicode")
+    return _junit(root)
 
 
 def steps_text(steps: Sequence[Step], stream: IO[str] = sys.stdout, title: str = "steps") -> None:
@@ -120,7 +123,7 @@ def steps_text(steps: Sequence[Step], stream: IO[str] = sys.stdout, title: str =
 
 
 def steps_json(steps: Sequence[Step]) -> str:
-    return json.dumps({"steps": [asdict(s) for s in steps],
+    return json.dumps({"generator": GENERATOR, "steps": [asdict(s) for s in steps],
                        "passed": all(s.result != "failed" for s in steps)}, indent=2, default=str)
 
 
@@ -136,12 +139,10 @@ def steps_junit(steps: Sequence[Step], suite: str) -> str:
             ET.SubElement(tc, "failure", message=s.detail[:500]).text = s.detail
         elif s.result == "skipped":
             ET.SubElement(tc, "skipped", message=s.detail)
-    return ET.tostring(root, encoding="unicode")
+    return _junit(root)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a report so a reader never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+def _junit(root: ET.Element) -> str:
+    """The XML declaration, then the generator mark (so webstack knows the file is its own), then the tree."""
+    return f'<?xml version="1.0" encoding="utf-8"?>\n{XML_MARK}\n{ET.tostring(root, encoding="unicode")}'
+

@@ -331,9 +331,9 @@ def running(values: list[Path] | None = None, sets: dict[str, object] | None = N
 
 
 def write_state(path: Path, stack: Stack) -> None:
-    from webstack.report import write_atomic
+    from webstack.outputs import write_file
 
-    write_atomic(path, json.dumps(stack.state(), indent=2) + "\n")
+    write_file(path, json.dumps(stack.state(), indent=2) + "\n")
 
 
 def stop_from_state(path: Path, timeout: float = 60) -> str:

@@ -1,4 +1,5 @@
-"""Provision the pinned toolchain: Go-built tools cached per version, and the apt packages tests need.
+"""Provision the pinned toolchain: Go-built tools cached per version, the apt packages tests need, and
+the pinned CRD schemas of the static gate (webstack.checks.crds).
 
 Every Go tool is built once into <cache>/tools/<name>/<version>/bin and reused; a second run finds
 everything in place and does nothing. Builds land in a temporary folder that is renamed into place
@@ -74,6 +75,11 @@ TOOLS: dict[str, GoTool] = {
             "kubeconform", "v0.7.0", ("kubeconform",),
             ("github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0",),
             why="benchmark anchor and chart gate (-strict schema validation)",
+        ),
+        GoTool(
+            "kube-score", "v1.20.0", ("kube-score",),
+            ("github.com/zegl/kube-score/cmd/kube-score@v1.20.0",),
+            why="peer linter the policy gate is compared against (tests/static/test_gate_parity.py)",
         ),
         GoTool(
             "chart-testing", "v3.14.0", ("ct",), ("github.com/helm/chart-testing/v3/ct",),
@@ -308,6 +314,12 @@ def setup(names: Iterable[str] | None = None, apt: bool = True, venv_bin: Path |
             _say(f"[{i}/{len(todo)}] building {tool.name} {tool.version} ({tool.why}); cached afterwards")
             build(tool, go)
             work += 1
+    if names is None:
+        # Custom resource schemas (ServiceMonitor, HTTPRoute) for the static gate: fetched here so that
+        # checks and tests never download.
+        from webstack.checks import crds
+
+        work += crds.ensure()
     link_into(venv_bin or Path(sys.prefix) / "bin", [t for t in wanted if t.installed()])
     elapsed = time.monotonic() - started
     # Resolve helm the way every command will, so a wrong helm fails here, not mid-test.

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from webstack.errors import InputError
-from webstack.yamlfile import error_place
+from webstack.yamlfile import error_place, read_text
 
 PathPart = str | int
 _YAML11_SHORT_BOOL = re.compile(r"^(?:y|Y|n|N)$")
@@ -87,7 +87,10 @@ class ValuesFile:
 
 
 def load(path: Path) -> ValuesFile:
-    """Read one values file; a missing file, bad YAML or a non-mapping is an InputError naming the place."""
+    """Read one values file; a missing file or folder, text that is not UTF-8, bad YAML or a
+    non-mapping is an InputError naming the file and the place in it."""
+    if path.is_dir():
+        raise InputError(f"{path}: expected a values file, found a directory")
     if not path.is_file():
         raise InputError(f"{path}: values file does not exist")
     loaded = _load(path, path.stat().st_mtime_ns)
@@ -97,12 +100,12 @@ def load(path: Path) -> ValuesFile:
 @functools.lru_cache(maxsize=256)
 def _load(path: Path, _mtime_ns: int) -> ValuesFile:
     """Parsed once per file version: every values set re-reads the same chart defaults."""
-    text = path.read_text()
+    text = read_text(path, "values")
     try:
         node = yaml.compose(text, Loader=Loader)
         data = yaml.load(text, Loader=Loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise InputError(f"{path}{error_place(exc)}") from exc
+        raise InputError(f"{path}{error_place(exc, text)}") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -148,7 +151,12 @@ def matrix(chart_dir: Path) -> list[ValuesSet]:
 
 
 def select(chart_dir: Path, files: list[Path] | None, use_matrix: bool) -> list[ValuesSet]:
-    """What the CLI asked for: --values files (one set), the matrix, or both."""
+    """What the CLI asked for: --values files (one set), the matrix, or both.
+
+    Each --values file is read here, so a bad one is an InputError before anything renders.
+    """
+    for f in files or []:
+        load(f)
     sets = matrix(chart_dir) if use_matrix else []
     if files:
         sets.append(ValuesSet("custom" if use_matrix else set_name(files[-1]), tuple(files)))

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import yaml
 
+from webstack.chart import Chart
 from webstack.errors import InputError
 from webstack.paths import REPO_ROOT
 from webstack.report import Finding, Severity
+from webstack.yamlfile import error_place
 
 CHECK = "version"
 SEMVER = re.compile(
@@ -49,21 +51,23 @@ def greater(a: str, b: str) -> bool:
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
-            ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=60, check=False
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, errors="replace", timeout=60,
+            check=False,
         )
     except OSError as exc:
         raise InputError(f"git is needed to compare with a base ref: {exc}") from exc
 
 
 class RefNotFound(InputError):
-    """The base ref names no commit in the repository."""
+    """The base ref names no commit in the repository: a mistake, always an error."""
 
 
 class ChartNotAtRef(InputError):
-    """The chart did not exist yet at the base ref."""
+    """The chart did not exist yet at the base ref: nothing to compare with, which callers may skip."""
 
 
-def _commit(repo: Path, ref: str) -> str:
+def commit_of(ref: str, repo: Path = REPO_ROOT) -> str:
+    """The commit `ref` names; RefNotFound when it names none."""
     res = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if res.returncode != 0:
         raise RefNotFound(f"--base-ref {ref!r}: not a commit, branch or tag in {repo}")
@@ -73,7 +77,7 @@ def _commit(repo: Path, ref: str) -> str:
 def chart_at_ref(chart_dir: Path, ref: str, dest: Path, repo: Path = REPO_ROOT) -> Path:
     """The chart directory as it was at `ref`, extracted into `dest` with git archive."""
     rel = _rel(chart_dir, repo)
-    commit = _commit(repo, ref)
+    commit = commit_of(ref, repo)
     if _git(repo, "cat-file", "-e", f"{commit}:{rel}/Chart.yaml").returncode != 0:
         raise ChartNotAtRef(f"--base-ref {ref!r}: {rel}/Chart.yaml does not exist at {commit[:12]}")
     try:
@@ -91,7 +95,7 @@ def chart_at_ref(chart_dir: Path, ref: str, dest: Path, repo: Path = REPO_ROOT) 
 def changed_files(chart_dir: Path, base_ref: str, repo: Path = REPO_ROOT) -> list[str]:
     """Files under chart_dir that differ from base_ref (tracked changes, committed or not, and new files)."""
     rel = _rel(chart_dir, repo)
-    _commit(repo, base_ref)
+    commit_of(base_ref, repo)
     diff = _git(repo, "diff", "--name-only", base_ref, "--", rel)
     if diff.returncode != 0:
         raise InputError(f"git diff against {base_ref!r} failed: {diff.stderr.strip()}")
@@ -107,11 +111,17 @@ def _rel(chart_dir: Path, repo: Path) -> str:
 
 
 def version_at(chart_dir: Path, ref: str, repo: Path = REPO_ROOT) -> str | None:
-    """Chart.yaml's version at a git ref; None when the chart did not exist there."""
-    res = _git(repo, "show", f"{ref}:{_rel(chart_dir, repo)}/Chart.yaml")
+    """Chart.yaml's version at a git ref; None when the chart did not exist there or had no version."""
+    where = f"{ref}:{_rel(chart_dir, repo)}/Chart.yaml"
+    res = _git(repo, "show", where)
     if res.returncode != 0:
         return None
-    return str((yaml.safe_load(res.stdout) or {}).get("version", "")) or None
+    try:
+        meta = yaml.safe_load(res.stdout)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{where}{error_place(exc, res.stdout)} (the chart at the base ref)") from exc
+    version = meta.get("version") if isinstance(meta, dict) else None
+    return str(version) if version else None
 
 
 def chart_version_bumped(chart_dir: Path, base_ref: str, repo: Path = REPO_ROOT) -> Finding | None:
@@ -123,7 +133,7 @@ def chart_version_bumped(chart_dir: Path, base_ref: str, repo: Path = REPO_ROOT)
     old = version_at(chart_dir, base_ref, repo)
     if old is None:
         return None  # a new chart: any version is a bump
-    new = str((yaml.safe_load(chart_yaml.read_text()) or {}).get("version", ""))
+    new = Chart.load(chart_dir).version
 
     def finding(msg: str) -> Finding:
         return Finding(
@@ -150,5 +160,5 @@ def chart_version_bumped(chart_dir: Path, base_ref: str, repo: Path = REPO_ROOT)
 
 def bump_findings(chart_dir: Path, base_ref: str, repo: Path = REPO_ROOT) -> list[Finding]:
     """The bump rule for a chart and each subchart under its charts/ directory."""
-    charts = [chart_dir, *sorted(p.parent for p in (chart_dir / "charts").glob("*/Chart.yaml"))]
+    charts = [chart_dir, *Chart.load(chart_dir).subchart_dirs]
     return [f for c in charts if (f := chart_version_bumped(c, base_ref, repo)) is not None]

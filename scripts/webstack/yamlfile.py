@@ -10,8 +10,40 @@ import yaml
 from webstack.errors import InputError
 
 
-def error_place(exc: yaml.YAMLError) -> str:
-    """`:line:col: YAML syntax error: <problem> (<context> started at line N)`, lines 1-based."""
+def read_text(path: Path, what: str) -> str:
+    """The file's text; InputError for a directory, an unreadable file or bytes that are not UTF-8."""
+    if path.is_dir():
+        raise InputError(f"{path}: expected a {what} file, found a directory")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _line_col(data, exc.start)
+        raise InputError(
+            f"{path}:{line}:{col}: expected UTF-8 text, found byte 0x{data[exc.start]:02x} "
+            f"(save the {what} file as UTF-8)"
+        ) from exc
+
+
+def _line_col(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of byte `offset`; everything before it is valid UTF-8."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    return data.count(b"\n", 0, offset) + 1, len(data[start:offset].decode("utf-8")) + 1
+
+
+def error_place(exc: yaml.YAMLError, text: str = "") -> str:
+    """`:line:col: YAML syntax error: <problem> (<context> started at line N)`, lines 1-based.
+
+    `text` is what was parsed: a ReaderError (a character YAML does not allow) only knows its offset.
+    """
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return f":{line}:{col}: YAML error: {exc.reason} (U+{char:04X})"
     if not isinstance(exc, yaml.MarkedYAMLError):
         return f": YAML error: {exc}"
     mark = exc.problem_mark or exc.context_mark
@@ -24,14 +56,11 @@ def error_place(exc: yaml.YAMLError) -> str:
 
 def load_mapping(path: Path, what: str) -> dict[str, Any]:
     """The top-level mapping of `path` (empty file: {}); InputError naming `what`, the file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    text = read_text(path, what)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InputError(f"{path}{error_place(exc)}") from exc
+        raise InputError(f"{path}{error_place(exc, text)}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -330,3 +330,22 @@ def test_in_container_targets_are_read_from_the_api(kube: Kube, ns: str) -> None
     )
     assert creds.files == (incontainer.ConfigFile("/etc/creds/password", "Secret/creds:password", None),)
     assert conf.declared_read_only and creds.declared_read_only
+
+
+def test_a_chart_without_a_test_pod_fails_helm_test(kwok_cluster: KwokCluster, tmp_path: Path) -> None:
+    """`helm test` on a chart with no test hook prints `TEST SUITE: None`: nothing tested, not a pass."""
+    chart = tmp_path / "chart"
+    shutil.copytree(FIXTURES / "chart", chart)
+    shutil.rmtree(chart / "templates" / "tests")
+    scenario = scen.Scenario(source=tmp_path / "s.yaml", chart=chart, release="untested", timeout="60s")
+    life = Lifecycle(kwok_cluster, scenario, "untested", tmp_path / "work")
+    try:
+        life.step("namespace", life.do_namespace, critical=True)
+        life.step("install", life.do_install, critical=True)
+        test = life.step("helm test", life.do_test)
+        life.blocked = ""
+        life.step("uninstall", life.do_uninstall)
+    finally:
+        life.close()
+    assert [s.result for s in life.steps] == ["passed", "passed", "failed", "passed"], explain(life.steps)
+    assert "helm test found no test pod" in test.detail

@@ -64,7 +64,9 @@ def test_merge_keeps_older_versions_listed_with_their_urls(cli, demo_chart, app_
 def test_packages_already_in_output_stay_indexed(cli, demo_chart, app_version, tmp_path):
     out = tmp_path / "dist"
     helm("package", demo_chart, "--version", "0.9.0", "--destination", out)
-    res = _package(cli, demo_chart, out, app_version)
+    refused = _package(cli, demo_chart, out, app_version)  # helm, not webstack, made the folder
+    assert refused.rc == 2 and "demo-0.9.0.tgz" in refused.err and "--force" in refused.err
+    res = _package(cli, demo_chart, out, app_version, "--force")
     assert res.rc == 0, res.err
     versions = [e["version"] for e in _index(out / "index.yaml")["entries"]["demo"]]
     assert sorted(versions) == ["0.9.0", "1.0.0"]
@@ -86,14 +88,14 @@ def test_version_already_published_in_merge_index_is_refused_unless_forced(cli, 
 def test_missing_chart_dir_is_a_clear_error(cli, tmp_path, app_version):
     res = _package(cli, tmp_path / "nope", tmp_path / "dist", app_version)
     assert res.rc == 2
-    assert f"chart directory {tmp_path / 'nope'} does not exist" in res.err
+    assert f"{tmp_path / 'nope'}: chart directory does not exist" in res.err
     assert not (tmp_path / "dist").exists()
 
 
 def test_folder_without_chart_yaml_is_a_clear_error(cli, tmp_path, app_version):
     (tmp_path / "empty").mkdir()
     res = _package(cli, tmp_path / "empty", tmp_path / "dist", app_version)
-    assert res.rc == 2 and "Chart.yaml does not exist" in res.err
+    assert res.rc == 2 and "not a chart (no Chart.yaml)" in res.err
 
 
 def test_bad_merge_index_names_file_and_path_and_writes_nothing(cli, demo_chart, app_version, tmp_path):
@@ -127,4 +129,4 @@ def test_failed_dependency_build_leaves_output_as_it_was(cli, demo_chart, app_ve
     assert f"helm dependency build {demo_chart}` failed" in res.err  # the user's chart, not the staging copy
     assert "absent" in res.err
     assert tree(out) == before
-    assert not list(tmp_path.glob(".webstack-package-*"))  # staging cleaned up
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # staging cleaned up

@@ -7,13 +7,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from webstack import changelog, package, release
+from webstack import changelog, release
+from webstack.chart import Chart
 from webstack.errors import InputError
 from webstack.paths import APP_DIR, CHART_DIR, SUBCHARTS
 
 
+def chart_meta(chart: Path) -> dict:
+    return Chart.load(chart).meta
+
+
 def _rules(chart: Path, app_version: Path | None = None) -> list[str]:
-    return [f.rule for f in release.findings(chart, package.chart_metadata(chart), app_version)]
+    return [f.rule for f in release.findings(chart, chart_meta(chart), app_version)]
 
 
 def _edit_chart(chart: Path, edit) -> None:
@@ -27,17 +32,17 @@ def _edit_chart(chart: Path, edit) -> None:
 
 def test_real_chart_meets_every_release_rule(real_chart):
     chart = real_chart
-    assert release.findings(chart, package.chart_metadata(chart), APP_DIR / "VERSION") == []
+    assert release.findings(chart, chart_meta(chart), APP_DIR / "VERSION") == []
 
 
 def test_real_chart_app_version_equals_app_version_file(real_chart):
-    meta = package.chart_metadata(real_chart)
+    meta = chart_meta(real_chart)
     assert str(meta["appVersion"]) == (APP_DIR / "VERSION").read_text().strip()
 
 
 def test_real_chart_annotations_match_changelog_latest_entry(real_chart):
     chart = real_chart
-    meta = package.chart_metadata(chart)
+    meta = chart_meta(chart)
     latest = changelog.latest(chart / "CHANGELOG.md")
     assert latest.version == meta["version"]
     changes = yaml.safe_load(meta["annotations"]["artifacthub.io/changes"])
@@ -60,7 +65,7 @@ def _default_image(chart: Path, sub: str) -> str:
 
 def test_real_chart_images_annotation_matches_values_defaults(real_chart):
     chart = real_chart
-    meta = package.chart_metadata(chart)
+    meta = chart_meta(chart)
     listed = sorted(i["image"] for i in yaml.safe_load(meta["annotations"]["artifacthub.io/images"]))
     from_values = sorted({_default_image(chart, sub) for sub in SUBCHARTS})
     assert listed == from_values
@@ -75,7 +80,7 @@ def test_real_chart_packages_signed_and_verifies(cli, gpg_key, real_chart, tmp_p
     res = cli("package", "--output", out, "--sign", "--key", gpg_key.name, "--keyring", gpg_key.secring,
               "--base-url", "https://charts.example.invalid")
     assert res.rc == 0, res.err
-    meta = package.chart_metadata(CHART_DIR)
+    meta = chart_meta(CHART_DIR)
     tgz = out / f"webstack-{meta['version']}.tgz"
     with tarfile.open(tgz) as tar:
         names = tar.getnames()
@@ -95,7 +100,7 @@ def test_fixture_chart_meets_every_release_rule(demo_chart, app_version):
 def test_app_version_mismatch_is_found(demo_chart, tmp_path):
     other = tmp_path / "OTHER_VERSION"
     other.write_text("2.0.0\n")
-    findings = release.findings(demo_chart, package.chart_metadata(demo_chart), other)
+    findings = release.findings(demo_chart, chart_meta(demo_chart), other)
     assert [f.rule for f in findings] == ["CHART-APP-VERSION"]
     assert findings[0].message == "appVersion '1.0.0' differs from the app's VERSION '2.0.0'"
 
@@ -116,7 +121,7 @@ def test_images_annotation_not_matching_defaults_is_found(demo_chart, app_versio
     (demo_chart / "charts" / "web" / "values.yaml").write_text(values.replace('"1.37"', '"1.38"'))
     umbrella = (demo_chart / "values.yaml").read_text()
     (demo_chart / "values.yaml").write_text(umbrella.replace('"1.37"', '"1.38"'))
-    findings = release.findings(demo_chart, package.chart_metadata(demo_chart), app_version)
+    findings = release.findings(demo_chart, chart_meta(demo_chart), app_version)
     assert [f.rule for f in findings] == ["artifacthub-images"]
     assert "busybox:1.38" in findings[0].message
 
@@ -182,7 +187,7 @@ def test_annotations_command_prints_what_chart_yaml_must_carry(cli, demo_chart):
     res = cli("package", "--chart", demo_chart, "annotations")
     assert res.rc == 0, res.err
     printed = yaml.safe_load(res.out)["annotations"]
-    carried = package.chart_metadata(demo_chart)["annotations"]
+    carried = chart_meta(demo_chart)["annotations"]
     changes = "artifacthub.io/changes"
     assert yaml.safe_load(printed[changes]) == yaml.safe_load(carried[changes])
     images = yaml.safe_load(printed["artifacthub.io/images"])

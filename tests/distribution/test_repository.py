@@ -25,7 +25,8 @@ def test_repo_add_search_pull_verify_and_template(cli, demo_chart, app_version, 
     helm("repo", "index", server.root, "--url", server.url)
     published = tmp_path / "published-index.yaml"
     shutil.copy(server.root / "index.yaml", published)
-    _publish(cli, demo_chart, server, app_version, gpg_key, "--merge", published)
+    # the folder holds what helm (not webstack) wrote: writing into it takes --force
+    _publish(cli, demo_chart, server, app_version, gpg_key, "--merge", published, "--force")
 
     helm("repo", "add", "wsdemo", server.url)
     found = yaml.safe_load(helm("search", "repo", "wsdemo/demo", "--versions", "--output", "yaml").stdout)

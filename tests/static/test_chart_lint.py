@@ -163,6 +163,10 @@ def test_kubeconform_catches_a_bad_field(kubeconform, tmp_path: Path) -> None:
     ("flask.service.port=70000", "port"),
     ("flask.image.digest=md5:abc", "digest"),
     ("mysql.backup.schedule=every-day", "schedule"),
+    # values that go together: if/then rules of the schemas (tests/static/test_chart_value_rules.py)
+    ("mysql.enabled=false", "/flask/externalDatabase/host"),
+    ("flask.externalDatabase.host=db", "/externalDatabase/existingSecret"),
+    ("mysql.restore.enabled=true", "/backup/persistence/existingClaim"),
 ])
 def test_values_schema_rejects(flag: str, expect: str) -> None:
     with pytest.raises(HelmError) as err:
@@ -180,8 +184,6 @@ def test_every_subchart_schema_is_strict_at_the_top(chart: str) -> None:
 
 @pytest.mark.parametrize(("flags", "expect"), [
     ("flask.terminationGracePeriodSeconds=10", "must be greater than lifecycle.preStopSleepSeconds"),
-    ("flask.externalDatabase.host=db", "externalDatabase.existingSecret"),
-    ("mysql.restore.enabled=true", "restore.enabled needs the dumps"),
     ("nginx.terminationGracePeriodSeconds=2", "must be greater than preStopSleepSeconds"),
     ("flask.autoscaling.enabled=true,flask.autoscaling.minReplicas=5,flask.autoscaling.maxReplicas=3",
      "flask: autoscaling.minReplicas (5) must not exceed"),

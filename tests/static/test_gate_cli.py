@@ -24,10 +24,11 @@ def test_clean_chart_exits_0_in_every_format(tmp_path, capsys):
             main(["check", "--chart", str(GATE / "demo"), "--format", fmt, "--output", str(tmp_path / fmt)])
             == 0
         )
-    assert json.loads((tmp_path / "json").read_text()) == {"findings": [], "count": 0}
+    report = json.loads((tmp_path / "json").read_text())
+    assert report == {"generator": "webstack", "findings": [], "count": 0}
     suite = ET.fromstring((tmp_path / "junit").read_text()).find("testsuite")
     assert suite.get("failures") == "0"
-    assert {tc.get("name") for tc in suite} == {"values", "kubernetes", "policy", "references"}
+    assert {tc.get("name") for tc in suite} == {"values", "kubernetes", "policy", "references", "hooks"}
 
 
 def test_findings_exit_1_and_reach_every_format(tmp_path, capsys):

@@ -79,9 +79,9 @@ def test_strict_unknown_field_and_wrong_type():
     assert all(f.severity == Severity.ERROR and f.context == "t k8s 1.30" for f in found)
 
 
-def test_custom_resource_is_info_not_a_crash():
+def test_custom_resource_without_a_known_crd_is_info_not_a_crash():
     (f,) = kubernetes.check(
-        [_m({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "s"}})],
+        [_m({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "s"}})],
         "1.37",
         "t",
     )

@@ -48,7 +48,7 @@ def test_parse_stream_drops_empty_documents_and_keeps_order():
 def test_output_dir_has_one_folder_per_values_set(tmp_path, capsys):
     out = tmp_path / "render"
     assert main(["render", "--chart", str(DEMO), "--matrix", "--output", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["default", "ha", "nodeport"]
+    assert sorted(p.name for p in out.iterdir()) == [".webstack-output", "default", "ha", "nodeport"]
     deployment = out / "ha" / "demo" / "charts" / "web" / "templates" / "deployment.yaml"
     assert "# Source: demo/charts/web/templates/deployment.yaml" in deployment.read_text()
     assert not (
@@ -56,7 +56,7 @@ def test_output_dir_has_one_folder_per_values_set(tmp_path, capsys):
     ).exists()
     # a second render replaces the tree; nothing stale, no temp folders left behind
     assert main(["render", "--chart", str(DEMO), "--output", str(out)]) == 0
-    assert [p.name for p in out.iterdir()] == ["default"]
+    assert sorted(p.name for p in out.iterdir()) == [".webstack-output", "default"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["render"]
 
 

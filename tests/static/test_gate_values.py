@@ -55,7 +55,7 @@ def test_null_deletes_a_required_key_and_the_file_that_did_it_is_named(tmp_path)
     nulls = _write(tmp_path, "nulls.yaml", "web:\n  image:\n    tag: null\n")
     (f,) = values.check(DEMO, ValuesSet("nulls", (nulls,)))
     assert (f.rule, f.path, f.file) == ("VALUES-REQUIRED", "web.image", f"{nulls}:2")
-    assert "'tag' is a required property" in f.message
+    assert f.message == "web.image.tag is not set (required)"
 
 
 def test_bad_subchart_default_is_blamed_on_the_subchart_values(tmp_path):
@@ -117,11 +117,11 @@ def test_top_level_list_is_rejected(tmp_path):
     ("text", "expect"),
     [
         ("web:\n  replicaCount: [1\n", "YAML syntax error"),
-        ('web:\n  replicaCount: "3"\n', "web.replicaCount: '3' is not of type 'integer'"),
-        ("web:\n  replicas: 3\n", "web.replicas: unknown key 'replicas'"),
+        ('web:\n  replicaCount: "3"\n', 'web.replicaCount: expected an integer, got the string "3"'),
+        ("web:\n  replicas: 3\n", 'web.replicas: unknown key "replicas"'),
     ],
 )
-def test_bad_values_exit_2_and_write_nothing(tmp_path, capsys, text, expect):
+def test_bad_values_render_nothing(tmp_path, capsys, text, expect):
     bad = _write(tmp_path, "bad.yaml", text)
     out = tmp_path / "render"
     assert main(["render", "--chart", str(DEMO), "-f", str(bad), "--output", str(out)]) == 2
@@ -131,7 +131,7 @@ def test_bad_values_exit_2_and_write_nothing(tmp_path, capsys, text, expect):
     report = tmp_path / "report.json"
     assert (
         main(["check", "--chart", str(DEMO), "-f", str(bad), "--format", "json", "--output", str(report)])
-        == 2
+        == (2 if "syntax" in expect else 1)  # a broken file is bad input; values the schema refuses, findings
     )
     if "syntax" not in expect:  # schema violations still produce a machine-readable report
         data = json.loads(report.read_text())

@@ -152,3 +152,30 @@ def test_flat_values_spells_nested_keys_with_dots() -> None:
     )
     assert a.flat_values({}) == "(none)"
     assert a.flat_values({"empty": {}}) == "(none)"
+
+
+# helm test's output, as Helm 4 prints it
+NO_TESTS = "NAME: web\nLAST DEPLOYED: now\nNAMESPACE: x\nSTATUS: deployed\nREVISION: 1\nTEST SUITE: None\n"
+ONE_TEST = ("NAME: web\nSTATUS: deployed\nTEST SUITE:     web-test\nLast Started:   now\n"
+            "Last Completed: now\nPhase:          {phase}\n")
+
+
+def test_helm_test_without_any_test_pod_is_not_a_pass() -> None:
+    suites, problems = a.helm_test_outcome(NO_TESTS)
+    assert suites == [] and problems and "no test pod" in problems[0]
+
+
+def test_helm_test_passes_only_when_every_test_pod_succeeded() -> None:
+    assert a.helm_test_outcome(ONE_TEST.format(phase="Succeeded")) == (["web-test"], [])
+    _, problems = a.helm_test_outcome(ONE_TEST.format(phase="Failed"))
+    assert problems == ["test pod web-test: phase Failed, expected Succeeded"]
+
+
+def test_a_test_pod_without_a_phase_is_not_a_pass() -> None:
+    _, problems = a.helm_test_outcome("TEST SUITE: web-test\n")
+    assert problems == ["test pod web-test: phase not reported, expected Succeeded"]
+
+
+def test_a_rollback_with_no_workload_to_compare_checked_nothing() -> None:
+    assert a.rollback_problems(Snapshot(), Snapshot()) == [
+        "revision 1 had no workload to compare with: nothing was checked"]

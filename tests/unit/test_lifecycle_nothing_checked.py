@@ -35,3 +35,8 @@ def test_an_unmeasured_probe_says_so(life: Lifecycle) -> None:
     with life.probe() as probe:
         pass
     assert not probe.measured and "nothing was measured" in str(probe)
+
+
+def test_a_backup_and_restore_without_data_fails_before_touching_anything(life: Lifecycle) -> None:
+    with pytest.raises(Failed, match="a restore of an empty table proves nothing"):
+        life.do_backup_restore()

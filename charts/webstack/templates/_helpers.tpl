@@ -38,11 +38,26 @@ app.kubernetes.io/part-of: webstack
 {{- .Values.mysql.auth.existingSecret | default (.Values.mysql.fullnameOverride | default (printf "%s-mysql" .Release.Name)) -}}
 {{- end -}}
 
-{{/* The test image: the flask image unless overridden (its python does the HTTP calls). */}}
+{{/* The one image reference shape (as each subchart's <chart>.imageRef): digest wins over tag. */}}
+{{- define "webstack.imageRef" -}}
+{{- $img := .image -}}
+{{- $registry := .global.imageRegistry | default $img.registry -}}
+{{- $ref := ternary (printf "@%s" ($img.digest | default "")) (printf ":%s" ($img.tag | default .appVersion)) (ne ($img.digest | default "") "") -}}
+{{- if $registry -}}{{ printf "%s/%s%s" $registry $img.repository $ref }}{{- else -}}{{ printf "%s%s" $img.repository $ref }}{{- end -}}
+{{- end -}}
+
+{{/*
+The test image: the flask image block (its digest included) unless tests.image names another; a
+tests.image.repository or tag replaces the flask block's digest, tests.image.digest wins over all.
+*/}}
 {{- define "webstack.testImage" -}}
-{{- $img := .Values.flask.image -}}
-{{- $repo := .Values.tests.image.repository | default $img.repository -}}
-{{- $tag := .Values.tests.image.tag | default ($img.tag | default .Chart.AppVersion) -}}
-{{- $registry := .Values.global.imageRegistry | default $img.registry -}}
-{{- if $registry }}{{ printf "%s/%s:%s" $registry $repo $tag }}{{ else }}{{ printf "%s:%s" $repo $tag }}{{ end -}}
+{{- $flask := .Values.flask.image -}}
+{{- $own := .Values.tests.image -}}
+{{- $overridden := or $own.repository $own.tag -}}
+{{- $img := dict
+    "registry" ($own.registry | default $flask.registry)
+    "repository" ($own.repository | default $flask.repository)
+    "tag" ($own.tag | default $flask.tag)
+    "digest" ($own.digest | default (ternary "" ($flask.digest | default "") (not (empty $overridden)))) -}}
+{{- include "webstack.imageRef" (dict "image" $img "global" .Values.global "appVersion" .Chart.AppVersion) -}}
 {{- end -}}

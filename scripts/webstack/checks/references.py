@@ -1,9 +1,11 @@
 """Cross-object references inside one render: what a workload, Ingress, HPA, PDB, NetworkPolicy or
 Service names must exist in the same render, unless it is declared external.
 
-External objects are declared three ways: by a value (any `existingSecret`, `existingClaim` or
-`existingConfigMap` key in the merged values, a string or a map with `name`; any `imagePullSecrets`
-list), by the annotation
+External objects are declared four ways: by the values schema (a property marked
+`"x-external": "Secret"`, or any other kind, names an object made outside the chart: the names found at
+those paths in the values set are external; a mark inside an if/then counts when the `if` holds), by a
+value's key (any `existingSecret`, `existingClaim` or `existingConfigMap` key in the merged values, a
+string or a map with `name`; any `imagePullSecrets` list), by the annotation
 `webstack.io/external: "Secret/name, ConfigMap/other"` on any rendered object, or by the caller
 (`webstack check --external Secret/name`).
 """
@@ -12,8 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
+from webstack.checks import values as values_check
 from webstack.manifests import (
     LONG_RUNNING_KINDS,
     Manifest,
@@ -29,6 +33,7 @@ from webstack.report import Finding, Severity
 
 CHECK = "references"
 EXTERNAL_ANNOTATION = "webstack.io/external"
+EXTERNAL_KEYWORD = "x-external"
 _EXISTING_KEYS = {
     "existingsecret": "Secret",
     "existingclaim": "PersistentVolumeClaim",
@@ -56,6 +61,44 @@ def externals_from_values(values: Any) -> set[str]:
     elif isinstance(values, list):
         for item in values:
             out |= externals_from_values(item)
+    return out
+
+
+def externals_from_schema(validator: Any, value: Any) -> set[str]:
+    """Kind/name at every path of `value` whose schema property carries `x-external: <Kind>`
+    (`validator`: a jsonschema validator of the chart's values schema; it decides each `if`)."""
+
+    def walk(schema: Any, value: Any) -> set[str]:
+        if not isinstance(schema, dict):
+            return set()
+        out: set[str] = set()
+        kind = schema.get(EXTERNAL_KEYWORD)
+        if kind and isinstance(value, str) and value:
+            out.add(f"{kind}/{value}")
+        if isinstance(value, dict):
+            for name, sub in (schema.get("properties") or {}).items():
+                if name in value:
+                    out |= walk(sub, value[name])
+        if isinstance(value, list):
+            for item in value:
+                out |= walk(schema.get("items"), item)
+        for sub in schema.get("allOf") or []:
+            out |= walk(sub, value)
+        if "if" in schema:
+            holds = validator.evolve(schema=schema["if"]).is_valid(value)
+            out |= walk(schema.get("then" if holds else "else"), value)
+        return out
+
+    return walk(validator.schema, value)
+
+
+def externals_declared(chart_dir: Path, values: dict[str, Any]) -> set[str]:
+    """What the values set declares external: through the schemas' `x-external` marks (the umbrella's
+    and every enabled subchart's, on the values helm gives each) and through existing* keys."""
+    out = externals_from_values(values)
+    for scope in values_check.scopes(chart_dir, values):
+        if (validator := scope.validator) is not None:
+            out |= externals_from_schema(validator, scope.values)
     return out
 
 
@@ -140,7 +183,8 @@ def check(manifests: list[Manifest], context: str, externals: set[str] = frozens
                 path,
                 "REF-MISSING",
                 f"{ref} is not in the render and not declared external "
-                f"(existing* value, {EXTERNAL_ANNOTATION} annotation or --external)",
+                f"({EXTERNAL_KEYWORD} in the values schema, existing* value, {EXTERNAL_ANNOTATION} "
+                "annotation or --external)",
             )
         elif (
             key is not None

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from webstack.chart import Chart, is_chart
 from webstack.errors import InputError
 from webstack.paths import REPO_ROOT
+from webstack.values import defaults_of
 from webstack.yamlfile import load_mapping
 
 SCENARIOS_DIR = Path(__file__).with_name("scenarios")
@@ -79,8 +81,12 @@ def load(path: Path, chart: Path | None = None) -> Scenario:
     chart_path = chart or Path(str(doc.get("chart", "")))
     if not chart_path.is_absolute():
         chart_path = REPO_ROOT / chart_path
-    if not (chart_path / "Chart.yaml").is_file():
-        raise InputError(f"{path}: chart {chart_path} has no Chart.yaml (is the chart written yet?)")
+    if not is_chart(chart_path):
+        source = "--chart" if chart else f"{path}: chart"
+        raise InputError(f"{source} {chart_path} has no Chart.yaml (is the chart written yet?)")
+    # A broken Chart.yaml or values.yaml fails here, naming its own line, before any cluster starts.
+    Chart.load(chart_path)
+    defaults_of(chart_path)
     release = str(doc.get("release", ""))
     if not _RELEASE.match(release):
         raise InputError(f"{path}: release must be a DNS label of at most 53 characters, got {release!r}")

@@ -1,7 +1,7 @@
 """`webstack check`: the static gate over the values matrix (values schema, Kubernetes schema per
-version, policy, references, upgrade safety), reported as a table, JSON or JUnit XML.
+version, policy, references, upgrade safety), reported as a table, JSON, JUnit XML or SARIF.
 
-Also home of the report options shared with `webstack lint` (--format, --output, --fail-on).
+Also home of the report options shared with `webstack lint` (--format, --output, --force, --fail-on).
 """
 
 from __future__ import annotations
@@ -21,8 +21,15 @@ def add_chart_options(p: argparse.ArgumentParser, values_help: str) -> None:
 
 
 def add_report_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("text", "json", "junit"), default="text", help="report format")
-    p.add_argument("--output", type=Path, help="write the report to this file (atomically) instead of stdout")
+    from webstack.report import FORMATS
+
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="report format (sarif: SARIF 2.1.0 for code-scanning UIs)")
+    p.add_argument("--output", type=Path, metavar="FILE",
+                   help="write the report to this file (atomically) instead of stdout; an existing FILE "
+                   "is replaced only if webstack wrote it")
+    p.add_argument("--force", action="store_true",
+                   help="replace --output FILE even if webstack did not write it")
     p.add_argument(
         "--fail-on",
         choices=("error", "warning", "info"),
@@ -31,25 +38,39 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def check_output(args: argparse.Namespace) -> None:
+    """Pre-flight for --output, before any work: a bad report location fails at once."""
+    from webstack import outputs
+
+    if args.output:
+        outputs.check_file(args.output, force=args.force)
+
+
 def emit(
     findings: Sequence, checks: Sequence[str], args: argparse.Namespace, suite: str, summary: str
 ) -> int:
     """Write the report; return 1 when a finding reaches --fail-on, else 0."""
     import io
 
-    from webstack import report
+    from webstack import outputs, report
 
     if args.format == "json":
         text = report.findings_json(findings)
     elif args.format == "junit":
         text = report.findings_junit(findings, suite, checks)
+    elif args.format == "sarif":
+        from webstack.sarif import findings_sarif
+
+        text = findings_sarif(findings, suite, getattr(args, "chart", None))
     else:
         buf = io.StringIO() if args.output else sys.stdout
+        if args.output:
+            print(outputs.TEXT_MARK, file=buf)
         report.findings_text(findings, buf, title=f"{suite} findings")
         print(summary, file=buf)
         text = buf.getvalue() if args.output else None
     if args.output:
-        report.write_atomic(args.output, text)
+        outputs.write_file(args.output, text)
     elif text is not None and args.format != "text":
         print(text)
     if args.format != "text" or args.output:
@@ -94,7 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=ALL_CHECKS,
         default=[],
         dest="checks",
-        help="run only these checks (repeatable)",
+        help="run only these checks (repeatable; default: all but server, which starts a kube-apiserver)",
     )
     p.add_argument(
         "--external",
@@ -106,6 +127,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--base-ref", metavar="GIT_REF", help="upgrade safety: compare with the chart at this git ref"
     )
+    p.add_argument("--crd", type=Path, action="append", default=[], metavar="FILE",
+                   help="a CustomResourceDefinition file to validate custom resources by (repeatable)")
     p.add_argument(
         "--previous-values",
         type=Path,
@@ -119,17 +142,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from webstack.checks import ALL_CHECKS, ValuesRejected, run_gate
+    from webstack.checks import DEFAULT_CHECKS, ValuesRejected, run_gate
     from webstack.checks import kubernetes as kube
     from webstack.errors import InputError
     from webstack.values import select
 
+    check_output(args)
     for ext in args.external:
         if "/" not in ext:
             raise InputError(f"--external {ext!r}: expected KIND/NAME, e.g. Secret/db-credentials")
     versions = [kube.normalize_version(v) for v in args.kube_version] or kube.default_versions()
     sets = select(args.chart, args.values, args.matrix or not args.values)
-    checks = tuple(args.checks) or ALL_CHECKS
+    checks = tuple(args.checks) or DEFAULT_CHECKS
     try:
         result = run_gate(
             args.chart,
@@ -139,10 +163,11 @@ def run(args: argparse.Namespace) -> int:
             externals=set(args.external),
             base_ref=args.base_ref,
             previous_values=args.previous_values or None,
+            crd_files=tuple(args.crd),
         )
-    except ValuesRejected as exc:
-        emit(exc.findings, ["values"], args, "check", summarize(exc.findings))
-        raise
+    except ValuesRejected as exc:  # findings like any other (exit 1), but nothing could be rendered
+        summary = f"check: values rejected, nothing rendered: {summarize(exc.findings)}"
+        return emit(exc.findings, ["values"], args, "check", summary)
     objects = sum(len(r.manifests) for r in result.renders.values())
     summary = (
         f"check: {objects} objects in {len(sets)} values set(s) x Kubernetes {', '.join(versions)}; "

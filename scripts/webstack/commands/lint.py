@@ -8,7 +8,7 @@ import argparse
 import os
 from pathlib import Path
 
-from webstack.commands.check import add_chart_options, add_report_options, emit, summarize
+from webstack.commands.check import add_chart_options, add_report_options, check_output, emit, summarize
 from webstack.paths import CHART_DIR
 
 
@@ -41,11 +41,13 @@ def run(args: argparse.Namespace) -> int:
     from webstack import lint
     from webstack.errors import InputError
     from webstack.values import select
+    from webstack.yamlfile import read_text
 
+    check_output(args)
     if args.app_version_file is not None:
         if not args.app_version_file.is_file():
             raise InputError(f"{args.app_version_file}: app version file does not exist")
-        app_version = args.app_version_file.read_text().strip()
+        app_version = read_text(args.app_version_file, "app version").strip()
     else:
         app_version = lint.app_version() if args.chart.resolve() == CHART_DIR.resolve() else None
     sets = select(args.chart, args.values, not args.values)

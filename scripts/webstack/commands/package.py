@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("package", help="package (and sign) the chart into a repository folder; verify, push",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--chart", type=Path, default=None, help="chart directory (default: charts/webstack)")
-    p.add_argument("--output", type=Path, default=Path("dist"), help="repository folder (default: dist)")
+    p.add_argument("--output", type=Path, default=Path("dist"),
+                   help="repository folder (default: dist); new, empty or an earlier webstack output")
     p.add_argument("--sign", action="store_true",
                    help="sign with --key from --keyring (also on when $WEBSTACK_SIGNING_KEY is set)")
     p.add_argument("--key", default=os.environ.get("WEBSTACK_SIGNING_KEY"),
@@ -40,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: $WEBSTACK_REPO_URL; without it, URLs are relative to the index)")
     p.add_argument("--merge", type=Path, default=None,
                    help="published index.yaml to merge, so older versions stay listed")
-    p.add_argument("--force", action="store_true", help="replace a version already listed in --merge")
+    p.add_argument("--force", action="store_true",
+                   help="replace a version already listed in --merge; write into an --output folder "
+                        "webstack did not write")
     p.add_argument("--app-version-file", type=Path, default=None,
                    help="app VERSION file appVersion must equal (default: app/VERSION for charts/webstack)")
     p.add_argument("--base-ref", default=None,

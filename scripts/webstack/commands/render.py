@@ -16,8 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--output",
         type=Path,
         metavar="DIR",
-        help="write DIR/<values set>/<chart>/templates/<file>.yaml instead of printing",
+        help="write DIR/<values set>/<chart>/templates/<file>.yaml instead of printing; DIR must be new, "
+        "empty or an earlier render's",
     )
+    p.add_argument("--force", action="store_true",
+                   help="replace --output DIR even if webstack did not write what it holds")
     p.add_argument(
         "--no-values-check",
         action="store_true",
@@ -29,11 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from webstack import render
+    from webstack import outputs, render
     from webstack.checks import ValuesRejected, check_values
     from webstack.report import Severity
     from webstack.values import select
 
+    if args.output:
+        outputs.check_dir(args.output, force=args.force, replaces=True)
     sets = select(args.chart, args.values, args.matrix)
     if not args.no_values_check:
         bad = [f for f in check_values(args.chart, sets) if f.severity >= Severity.ERROR]
@@ -41,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValuesRejected(bad)
     renders = render.render_all(args.chart, sets)
     if args.output:
-        render.write_dir(renders, args.output)
+        render.write_dir(renders, args.output, force=args.force)
         total = sum(len(r.manifests) for r in renders.values())
         print(
             f"rendered {total} objects for {len(renders)} values set(s) into {args.output}", file=sys.stderr

@@ -22,8 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--report-dir",
         type=Path,
-        help="write smoke.json and smoke.junit.xml here (and component logs when something fails)",
+        metavar="DIR",
+        help="write smoke.json and smoke.junit.xml here (and component logs when something fails); "
+        "DIR must be new, empty or an earlier webstack output",
     )
+    p.add_argument("--force", action="store_true",
+                   help="write into --report-dir even if webstack did not write what it holds")
     p.add_argument("--scenario", type=Path, help="lifecycle scenario YAML (default: the webstack chart's)")
     p.add_argument("--chart", type=Path, help="chart directory (overrides the scenario's)")
     p.add_argument("--namespace", default="webstack-smoke", help="namespace to create (must not exist)")
@@ -38,8 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from webstack import outputs
     from webstack.lifecycle import SmokeOptions, smoke
     from webstack.report import steps_text
+
+    if args.report_dir:  # before any cluster starts: a bad report folder fails at once
+        outputs.check_dir(args.report_dir, force=args.force)
 
     def announce(step: object) -> None:
         s = step  # a report.Step

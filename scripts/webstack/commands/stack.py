@@ -52,7 +52,7 @@ def _up(args: argparse.Namespace, state: Path) -> int:
     import sys
     import threading
 
-    from webstack import report, smoke_http, stack_nginx
+    from webstack import outputs, report, smoke_http, stack_nginx, values
     from webstack.errors import InputError
     from webstack.servers import log_tail
     from webstack.stack import Stack, StackError, new_root, write_state
@@ -61,9 +61,9 @@ def _up(args: argparse.Namespace, state: Path) -> int:
         raise InputError(f"{state}: a stack state file already exists; run `webstack stack down"
                          f"{'' if args.state is None else f' --state {state}'}` first (or delete it if no "
                          "stack is running)")
+    outputs.check_file(state, force=False)  # before anything starts
     for v in args.values:
-        if not v.is_file():
-            raise InputError(f"{v}: values file does not exist")
+        values.load(v)  # missing, a folder, not UTF-8, bad YAML: one clear error before anything starts
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stack = Stack(new_root(), list(args.values), keep=args.keep)

@@ -73,8 +73,32 @@ def upgrade_problems(
     return problems, rolled
 
 
+def helm_test_outcome(output: str) -> tuple[list[str], list[str]]:
+    """(test pods, problems) from `helm test`'s output; no test pod at all is a problem, not a pass.
+
+    helm prints `TEST SUITE: None` when the chart has no test hook, and per test pod a
+    `TEST SUITE: <name>` line followed by its `Phase: <phase>`.
+    """
+    suites: list[str] = []
+    phases: dict[str, str] = {}
+    for line in output.splitlines():
+        key, _, value = line.strip().partition(":")
+        value = value.strip()
+        if key == "TEST SUITE" and value != "None":
+            suites.append(value)
+        elif key == "Phase" and suites:
+            phases[suites[-1]] = value
+    if not suites:
+        return [], ["helm test found no test pod: the chart has no `helm.sh/hook: test` object, "
+                    "so nothing was tested"]
+    return suites, [f"test pod {s}: phase {phases.get(s, 'not reported')}, expected Succeeded"
+                    for s in suites if phases.get(s) != "Succeeded"]
+
+
 def rollback_problems(first: Snapshot, now: Snapshot) -> list[str]:
     """After rolling back to revision 1: its workload templates, Secrets and claims, all as they were."""
+    if not first.templates:
+        return ["revision 1 had no workload to compare with: nothing was checked"]
     problems = [
         f"{wl}: {now.templates.get(wl)} != revision 1's {tpl}"
         for wl, tpl in first.templates.items()

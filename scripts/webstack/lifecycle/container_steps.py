@@ -146,6 +146,9 @@ class ContainerSteps(LifecycleBase):
         from webstack.cluster.incontainer import require_kubectl
         from webstack.lifecycle import disruption
 
+        if not self.notes:
+            raise Failed("no notes were written before (the 'data written' step did not pass): "
+                         "a restore of an empty table proves nothing")
         sc, kc = self.scenario, str(self.cluster.kubeconfig)
         kubectl = require_kubectl("the backup and restore step")
         current = self.revision_values(self.revision().revision)
@@ -154,6 +157,8 @@ class ContainerSteps(LifecycleBase):
         backups = merge(current, {"mysql": {"backup": {"enabled": True}}})
         self.upgrade(sc.chart, backups, timeout=sc.timeout)
         before = disruption.table_state(kubectl, kc, self.namespace, database, "notes")
+        if not before[0]:
+            raise Failed("the notes table was empty before the backup: restoring nothing proves nothing")
         ran = disruption.run_backup_now(self.k, kubectl, kc, self.namespace)
         disruption.database_sql(kubectl, kc, self.namespace, database, "DROP TABLE notes")
         self.upgrade(sc.chart, merge(backups, {"mysql": {"restore": {"enabled": True}}}), timeout=sc.timeout)
@@ -162,7 +167,7 @@ class ContainerSteps(LifecycleBase):
         if after != before:
             raise Failed(f"after restore notes has {after[0]} rows, checksum {after[1]}; "
                          f"before the drop {before[0]} rows, checksum {before[1]}")
-        if self.notes and (problems := disruption.missing_notes(self.base_url, self.notes)):
+        if problems := disruption.missing_notes(self.base_url, self.notes):
             raise Failed(f"restored table, but through the app: {'; '.join(problems)}")
         return (f"{ran}; table notes dropped; restore hook ran: {after[0]} rows, checksum {after[1]}, "
                 "identical to before the drop")

@@ -78,10 +78,9 @@ class Lifecycle(ContainerSteps):
             raise Failed(
                 f"helm test failed: {first_lines(out)}\n{kinspect.diagnose(self.k, self.namespace)}"
             )
-        suites = [ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("TEST SUITE:")]
-        phases = [ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.strip().startswith("Phase:")]
-        if not suites or any(p != "Succeeded" for p in phases):
-            raise Failed(f"helm test ran no test pod or one did not succeed:\n{first_lines(out, 12)}")
+        suites, problems = assertions.helm_test_outcome(out)
+        if problems:
+            raise Failed(f"{'; '.join(problems)}\n{first_lines(out, 12)}")
         return f"{len(suites)} test pod(s) Succeeded: {', '.join(suites)}"
 
     def assert_healthy(self) -> str:
@@ -101,14 +100,17 @@ class Lifecycle(ContainerSteps):
                 problems.append(f"Secret/{name}: missing")
             elif not sec.data or any(not v for v in sec.data.values()):
                 problems.append(f"Secret/{name}: has an empty key")
-        if problems:
-            raise Failed("; ".join(problems))
-        snap = self.snapshot()
         inv = kinspect.inventory(self.k, self.namespace)
         count = {
             kind: sum(1 for k in inv if k.startswith(kind + "/"))
-            for kind in ("Deployment", "StatefulSet", "Service", "PersistentVolumeClaim")
+            for kind in ("Deployment", "StatefulSet", "DaemonSet", "Service", "PersistentVolumeClaim")
         }
+        if not count["Deployment"] + count["StatefulSet"] + count["DaemonSet"]:
+            problems.append("the release has no Deployment, StatefulSet or DaemonSet: no workload's "
+                            "readiness was checked")
+        if problems:
+            raise Failed("; ".join(problems))
+        snap = self.snapshot()
         return (
             f"revision {rev.revision}: {count['Deployment']} Deployments, "
             f"{count['StatefulSet']} StatefulSets ready; {count['Service']} Services with endpoints; "
@@ -233,7 +235,7 @@ class Lifecycle(ContainerSteps):
         try:
             base = versioning.chart_at_ref(REPO_ROOT / sc.chart_in_repo, self.base_ref,
                                            Path(tempfile.mkdtemp(dir=self.work)))
-        except (versioning.RefNotFound, versioning.ChartNotAtRef) as exc:
+        except versioning.ChartNotAtRef as exc:  # a ref that names no commit (RefNotFound) is an error
             raise Skip(f"{exc}: no earlier chart version to upgrade from") from exc
         ns = f"{self.namespace}-base"
         create_namespace(self.k, ns, "upgrade from the chart at a git base ref")

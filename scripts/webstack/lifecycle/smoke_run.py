@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from webstack import versioning
 from webstack.cluster import Cluster, private_dir
 from webstack.cluster.kube import connect
 from webstack.cluster.scenario import merge
@@ -64,6 +65,7 @@ def smoke(opts: SmokeOptions, on_step: Callable[[Step], None] | None = None) -> 
             f"--namespace {opts.namespace!r} is not a DNS label of at most 58 characters "
             "(lower-case letters, digits, '-'; the base-ref upgrade adds '-base')"
         )
+    versioning.commit_of(opts.base_ref)  # a mistyped --base-ref fails here, before any cluster starts
     steps: list[Step] = []
     cluster_opts: dict[str, object] = {}
     if opts.provider == "existing":
@@ -153,8 +155,10 @@ def _server(cluster: Cluster) -> str:
 
 
 def write_reports(steps: list[Step], report_dir: Path) -> None:
-    from webstack.report import steps_json, steps_junit, write_atomic
+    from webstack import outputs
+    from webstack.report import steps_json, steps_junit
 
     clean = [copy.copy(s) for s in steps]
-    write_atomic(report_dir / "smoke.json", steps_json(clean))
-    write_atomic(report_dir / "smoke.junit.xml", steps_junit(clean, "webstack.smoke"))
+    outputs.open_dir(report_dir)  # `webstack smoke` checked it before the cluster started
+    outputs.write_file(report_dir / "smoke.json", steps_json(clean))
+    outputs.write_file(report_dir / "smoke.junit.xml", steps_junit(clean, "webstack.smoke"))

@@ -54,11 +54,21 @@ app.kubernetes.io/part-of: webstack
 {{- end -}}
 {{- end -}}
 
-{{/* registry/repository:tag or @digest; global.imageRegistry wins over image.registry. */}}
+{{/*
+The one image reference shape of this chart: registry/repository@digest, else registry/repository:tag;
+global.imageRegistry wins over the block's registry, the tag defaults to `appVersion` when given.
+Every container of the chart takes its image from here: (dict "image" <block> "global" .Values.global
+"appVersion" .Chart.AppVersion).
+*/}}
+{{- define "flask.imageRef" -}}
+{{- $img := .image -}}
+{{- $registry := .global.imageRegistry | default $img.registry -}}
+{{- $ref := ternary (printf "@%s" ($img.digest | default "")) (printf ":%s" ($img.tag | default .appVersion)) (ne ($img.digest | default "") "") -}}
+{{- if $registry -}}{{ printf "%s/%s%s" $registry $img.repository $ref }}{{- else -}}{{ printf "%s%s" $img.repository $ref }}{{- end -}}
+{{- end -}}
+
 {{- define "flask.image" -}}
-{{- $registry := .Values.global.imageRegistry | default .Values.image.registry -}}
-{{- $ref := ternary (printf "@%s" .Values.image.digest) (printf ":%s" (.Values.image.tag | default .Chart.AppVersion)) (ne .Values.image.digest "") -}}
-{{- if $registry -}}{{ printf "%s/%s%s" $registry .Values.image.repository $ref }}{{- else -}}{{ printf "%s%s" .Values.image.repository $ref }}{{- end -}}
+{{- include "flask.imageRef" (dict "image" .Values.image "global" .Values.global "appVersion" .Chart.AppVersion) -}}
 {{- end -}}
 
 {{- define "flask.imagePullSecrets" -}}
@@ -164,16 +174,14 @@ GUNICORN_WORKER_TMP_DIR: {{ .Values.gunicorn.workerTmpDir | quote }}
 {{- end -}}
 
 {{/*
-Render-time guard: the grace period must cover the preStop sleep plus gunicorn's graceful drain,
-or Kubernetes kills workers mid-request.
+Render-time guards for what values.schema.json cannot compare (one value against another): the grace
+period must cover the preStop sleep plus gunicorn's graceful drain, or Kubernetes kills workers
+mid-request; the autoscaler's bounds must be ordered. Pairs of values are rules of the schema.
 */}}
 {{- define "flask.validate" -}}
 {{- $need := add .Values.lifecycle.preStopSleepSeconds .Values.gunicorn.gracefulTimeout -}}
 {{- if le (int .Values.terminationGracePeriodSeconds) (int $need) -}}
 {{- fail (printf "flask: terminationGracePeriodSeconds (%d) must be greater than lifecycle.preStopSleepSeconds + gunicorn.gracefulTimeout (%d)" (int .Values.terminationGracePeriodSeconds) (int $need)) -}}
-{{- end -}}
-{{- if and (include "flask.db.createSecret" .) (not .Values.externalDatabase.password) -}}
-{{- fail "flask: externalDatabase.host is set: give externalDatabase.existingSecret (recommended) or externalDatabase.password" -}}
 {{- end -}}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
 {{- fail (printf "%s: autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d)" .Chart.Name (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}

@@ -47,16 +47,21 @@ app.kubernetes.io/part-of: webstack
 {{- end }}
 {{- end -}}
 
-{{/* registry/repository:tag or @digest for an image block; global.imageRegistry wins. */}}
+{{/*
+The one image reference shape of this chart: registry/repository@digest, else registry/repository:tag;
+global.imageRegistry wins over the block's registry, the tag defaults to `appVersion` when given.
+Every container of the chart takes its image from here: (dict "image" <block> "global" .Values.global
+"appVersion" .Chart.AppVersion).
+*/}}
 {{- define "mysql.imageRef" -}}
 {{- $img := .image -}}
 {{- $registry := .global.imageRegistry | default $img.registry -}}
-{{- $ref := ternary (printf "@%s" ($img.digest | default "")) (printf ":%s" $img.tag) (ne ($img.digest | default "") "") -}}
+{{- $ref := ternary (printf "@%s" ($img.digest | default "")) (printf ":%s" ($img.tag | default .appVersion)) (ne ($img.digest | default "") "") -}}
 {{- if $registry -}}{{ printf "%s/%s%s" $registry $img.repository $ref }}{{- else -}}{{ printf "%s%s" $img.repository $ref }}{{- end -}}
 {{- end -}}
 
 {{- define "mysql.image" -}}
-{{- include "mysql.imageRef" (dict "image" .Values.image "global" .Values.global) -}}
+{{- include "mysql.imageRef" (dict "image" .Values.image "global" .Values.global "appVersion" .Chart.AppVersion) -}}
 {{- end -}}
 
 {{- define "mysql.imagePullSecrets" -}}
@@ -169,13 +174,4 @@ default-character-set = utf8mb4
   readOnly: true
 - name: tmp
   mountPath: /tmp
-{{- end -}}
-
-{{- define "mysql.validate" -}}
-{{- if and .Values.restore.enabled (not .Values.backup.persistence.existingClaim) (not .Values.backup.enabled) -}}
-{{- fail "mysql: restore.enabled needs the dumps: enable backup (its PVC) or set backup.persistence.existingClaim" -}}
-{{- end -}}
-{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) -}}
-{{- fail "mysql: metrics.serviceMonitor.enabled needs metrics.enabled" -}}
-{{- end -}}
 {{- end -}}

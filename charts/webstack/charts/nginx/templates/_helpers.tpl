@@ -33,10 +33,21 @@ app.kubernetes.io/part-of: webstack
 {{- end }}
 {{- end -}}
 
+{{/*
+The one image reference shape of this chart: registry/repository@digest, else registry/repository:tag;
+global.imageRegistry wins over the block's registry, the tag defaults to `appVersion` when given.
+Every container of the chart takes its image from here: (dict "image" <block> "global" .Values.global
+"appVersion" .Chart.AppVersion).
+*/}}
+{{- define "nginx.imageRef" -}}
+{{- $img := .image -}}
+{{- $registry := .global.imageRegistry | default $img.registry -}}
+{{- $ref := ternary (printf "@%s" ($img.digest | default "")) (printf ":%s" ($img.tag | default .appVersion)) (ne ($img.digest | default "") "") -}}
+{{- if $registry -}}{{ printf "%s/%s%s" $registry $img.repository $ref }}{{- else -}}{{ printf "%s%s" $img.repository $ref }}{{- end -}}
+{{- end -}}
+
 {{- define "nginx.image" -}}
-{{- $registry := .Values.global.imageRegistry | default .Values.image.registry -}}
-{{- $ref := ternary (printf "@%s" .Values.image.digest) (printf ":%s" (.Values.image.tag | default .Chart.AppVersion)) (ne .Values.image.digest "") -}}
-{{- if $registry -}}{{ printf "%s/%s%s" $registry .Values.image.repository $ref }}{{- else -}}{{ printf "%s%s" .Values.image.repository $ref }}{{- end -}}
+{{- include "nginx.imageRef" (dict "image" .Values.image "global" .Values.global "appVersion" .Chart.AppVersion) -}}
 {{- end -}}
 
 {{- define "nginx.imagePullSecrets" -}}
