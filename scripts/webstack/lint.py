@@ -225,34 +225,17 @@ def chart_yaml_rules(chart: Path, app_version: str | None) -> list[Finding]:
 
 def readme_findings(chart_dir: Path) -> list[Finding]:
     """Stale READMEs, as the chart docs generator (webstack.docs) judges them."""
-    try:
-        from webstack import docs
+    from webstack import docs
 
-        stale_fn = docs.stale_readmes
-    except (ImportError, AttributeError):
-        return [
-            Finding(
-                str(chart_dir / "README.md"),
-                "README.md",
-                "",
-                "README-FRESHNESS",
-                "not checked: webstack.docs.stale_readmes() is not available yet",
-                Severity.INFO,
-                "readme",
-            )
-        ]
-    return [
-        Finding(
-            str(p),
-            "README.md",
-            "",
-            "README-STALE",
-            "values table is stale: run `make docs`",
-            Severity.ERROR,
-            "readme",
-        )
-        for p in stale_fn(chart_dir)
-    ]
+    return [Finding(str(p), "README.md", "", "README-STALE", "values table is stale: run `make docs`",
+                    Severity.ERROR, "readme") for p in docs.stale_readmes(chart_dir)]
+
+
+def uses_helm_docs(chart_dir: Path) -> bool:
+    """The README rules apply to charts that opt in to helm-docs with a README template."""
+    from webstack.docs import TEMPLATE
+
+    return (chart_dir / TEMPLATE).is_file()
 
 
 def app_version(app_dir: Path = APP_DIR) -> str | None:
@@ -282,8 +265,10 @@ def run_lint(
     jobs.append(lambda: yamllint(chart_dir))
     jobs.append(lambda: chart_yaml_rules(chart_dir, app_version_value))
     jobs += [(lambda s=s: chart_yaml_rules(s, None)) for s in subs]
-    jobs.append(lambda: readme_findings(chart_dir))
-    parts = ["helm-lint", "render", "yamllint", "chart-yaml", "readme"]
+    parts = ["helm-lint", "render", "yamllint", "chart-yaml"]
+    if uses_helm_docs(chart_dir):
+        jobs.append(lambda: readme_findings(chart_dir))
+        parts.append("readme")
     if base_ref:
         jobs.append(lambda: bump_findings(chart_dir, base_ref))
         parts.append("version")

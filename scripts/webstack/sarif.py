@@ -17,10 +17,10 @@ SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 
 
-def artifact_location(file: str, chart_dir: Path | None) -> dict[str, str]:
+def artifact_location(file: str, chart_dir: Path | None, chart_name: str = "") -> dict[str, str]:
     """Where the finding's file is: relative to the current folder (%SRCROOT%) when it is under it."""
     path = Path(file)
-    if chart_dir is not None and not path.is_absolute() and path.parts[:1] == (chart_dir.resolve().name,):
+    if chart_dir is not None and not path.is_absolute() and path.parts[:1] == (chart_name,):
         path = chart_dir.resolve().joinpath(*path.parts[1:])
     if path.is_absolute():
         try:
@@ -37,6 +37,9 @@ def findings_sarif(findings: Sequence[Finding], tool: str, chart_dir: Path | Non
         tool_version = version("webstack-toolkit")
     except PackageNotFoundError:
         tool_version = "0"
+    from webstack.chart import Chart
+
+    chart_name = Chart.load(chart_dir).name if chart_dir is not None else ""
     rule_ids = sorted({f.rule for f in findings})
     index = {r: i for i, r in enumerate(rule_ids)}
     first = {f.rule: f for f in reversed(list(findings))}
@@ -52,7 +55,7 @@ def findings_sarif(findings: Sequence[Finding], tool: str, chart_dir: Path | Non
             "level": _LEVEL[f.severity],
             "message": {"text": f"{where}: {f.message}" + (f" [{f.context}]" if f.context else "")},
             "locations": [{
-                "physicalLocation": {"artifactLocation": artifact_location(f.file, chart_dir)},
+                "physicalLocation": {"artifactLocation": artifact_location(f.file, chart_dir, chart_name)},
                 "logicalLocations": [{"fullyQualifiedName": where, "kind": "object"}],
             }],
             "properties": {"check": f.check, "context": f.context, "object": f.object, "path": f.path},

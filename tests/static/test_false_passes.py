@@ -37,3 +37,8 @@ def test_a_values_set_that_renders_no_object_fails_the_gate(tmp_path: Path) -> N
     res = webstack("check", "--chart", str(chart), "--values", str(on), "--format", "json",
                    "--fail-on", "error")
     assert res.returncode == 0 and "RENDERED-NOTHING" not in res.stdout
+
+
+def test_asking_for_the_upgrade_check_with_nothing_to_compare_is_an_error() -> None:
+    res = webstack("check", "--check", "upgrade")
+    assert res.returncode == 2 and "nothing to compare with" in res.stderr

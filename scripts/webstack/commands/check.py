@@ -154,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
     versions = [kube.normalize_version(v) for v in args.kube_version] or kube.default_versions()
     sets = select(args.chart, args.values, args.matrix or not args.values)
     checks = tuple(args.checks) or DEFAULT_CHECKS
+    if "upgrade" in args.checks and not (args.base_ref or args.previous_values):
+        raise InputError("--check upgrade compares with an earlier render: give --base-ref GIT_REF or "
+                         "--previous-values FILE (without either there is nothing to compare with)")
     try:
         result = run_gate(
             args.chart,

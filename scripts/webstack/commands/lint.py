@@ -39,19 +39,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from webstack import lint
-    from webstack.errors import InputError
     from webstack.values import select
     from webstack.yamlfile import read_text
 
     check_output(args)
     if args.app_version_file is not None:
-        if not args.app_version_file.is_file():
-            raise InputError(f"{args.app_version_file}: app version file does not exist")
         app_version = read_text(args.app_version_file, "app version").strip()
     else:
         app_version = lint.app_version() if args.chart.resolve() == CHART_DIR.resolve() else None
     sets = select(args.chart, args.values, not args.values)
     findings, parts = lint.run_lint(args.chart, sets, base_ref=args.base_ref, app_version_value=app_version)
     skipped = "" if args.base_ref else " (version bump not checked: no --base-ref)"
+    if "readme" not in parts:
+        skipped += f" (README rules skipped: {args.chart} has no README.md.gotmpl, it does not use helm-docs)"
     summary = f"lint: {len(sets)} values set(s), parts {', '.join(parts)}: {summarize(findings)}{skipped}"
     return emit(findings, parts, args, "lint", summary)
