@@ -6,12 +6,12 @@ Every command that takes a chart loads it here first, so a broken chart is one c
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from webstack.errors import InputError
+from webstack.report import yaml_value
 from webstack.yamlfile import load_mapping
 
 
@@ -65,7 +65,7 @@ class Chart:
         for key in ("name", "version"):
             value = meta.get(key)
             if not isinstance(value, str) or not value:
-                found = "not set" if value is None else f"found {json.dumps(value, default=str)}"
+                found = "not set" if value is None else f"found {yaml_value(value)}"
                 raise InputError(f"{path}: .{key}: expected a non-empty string, {found}")
         deps = meta.get("dependencies")
         if deps is not None and not (isinstance(deps, list) and all(isinstance(d, dict) for d in deps)):

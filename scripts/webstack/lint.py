@@ -16,7 +16,7 @@ from webstack import helm
 from webstack.errors import InputError
 from webstack.paths import APP_DIR, REPO_ROOT
 from webstack.render import NAMESPACE, RELEASE, ensure_chart
-from webstack.report import Finding, Severity
+from webstack.report import Finding, Severity, yaml_value
 from webstack.values import ValuesSet
 from webstack.versioning import bump_findings, is_semver
 from webstack.yamlfile import load_mapping, read_text
@@ -162,7 +162,8 @@ def app_version_rule(chart_yaml: Path, meta: dict[str, Any], app_version: str) -
     if str(meta.get("appVersion", "")) == app_version:
         return None
     return Finding(str(chart_yaml), "Chart.yaml", "appVersion", "CHART-APP-VERSION",
-                   f"appVersion {meta.get('appVersion')!r} differs from the app's VERSION {app_version!r}",
+                   f"appVersion {yaml_value(meta.get('appVersion'))} differs from the app's VERSION "
+                   f"{yaml_value(app_version)}",
                    Severity.ERROR, "chart-yaml")
 
 
@@ -176,10 +177,11 @@ def chart_yaml_rules(chart: Path, app_version: str | None) -> list[Finding]:
 
     out = [f(k, "CHART-REQUIRED-FIELD", f"{k} is required") for k in REQUIRED_FIELDS if not meta.get(k)]
     if meta.get("apiVersion") and meta["apiVersion"] != "v2":
-        out.append(f("apiVersion", "CHART-API-VERSION", f"must be v2, is {meta['apiVersion']!r}"))
+        out.append(f("apiVersion", "CHART-API-VERSION", f"must be v2, is {yaml_value(meta['apiVersion'])}"))
     if meta.get("version") and not is_semver(str(meta["version"])):
         out.append(
-            f("version", "CHART-SEMVER", f"{meta['version']!r} is not strict SemVer (MAJOR.MINOR.PATCH)")
+            f("version", "CHART-SEMVER",
+              f"{yaml_value(meta['version'])} is not strict SemVer (MAJOR.MINOR.PATCH)")
         )
     if meta.get("name") and meta["name"] != chart.name:
         out.append(
@@ -200,7 +202,8 @@ def chart_yaml_rules(chart: Path, app_version: str | None) -> list[Finding]:
                 f(
                     f"dependencies[{i}].condition",
                     "CHART-DEPENDENCY-CONDITION",
-                    f"dependency {dep.get('name')!r} has no condition (e.g. {dep.get('name')}.enabled)",
+                    f"dependency {yaml_value(dep.get('name'))} has no condition "
+                    f"(e.g. {dep.get('name')}.enabled)",
                 )
             )
         if not (chart / "charts" / str(dep.get("name"))).is_dir() and not str(dep.get("repository", "")):
@@ -208,7 +211,7 @@ def chart_yaml_rules(chart: Path, app_version: str | None) -> list[Finding]:
                 f(
                     f"dependencies[{i}]",
                     "CHART-DEPENDENCY-MISSING",
-                    f"{dep.get('name')!r} is neither under charts/ nor from a repository",
+                    f"{yaml_value(dep.get('name'))} is neither under charts/ nor from a repository",
                 )
             )
     if meta.get("dependencies") and not (chart / "Chart.lock").is_file():

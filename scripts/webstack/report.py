@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from webstack.outputs import GENERATOR, XML_MARK
 
@@ -62,6 +62,26 @@ class Step:
     seconds: float
     detail: str = ""
     data: dict[str, object] = field(default_factory=dict)
+
+
+def yaml_value(value: Any, limit: int = 80) -> str:
+    """`value` as a values file would say it (YAML flow): true/false/null, strings double-quoted,
+    [lists] and {maps}; long ones cut. Every message about a value speaks this, never Python."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int | float):
+        text = repr(value)
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+    elif isinstance(value, list):
+        text = "[" + ", ".join(yaml_value(v, limit) for v in value) + "]"
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{k}: {yaml_value(v, limit)}" for k, v in value.items()) + "}"
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _console(stream: IO[str]):

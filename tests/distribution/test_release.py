@@ -102,7 +102,7 @@ def test_app_version_mismatch_is_found(demo_chart, tmp_path):
     other.write_text("2.0.0\n")
     findings = release.findings(demo_chart, chart_meta(demo_chart), other)
     assert [f.rule for f in findings] == ["CHART-APP-VERSION"]
-    assert findings[0].message == "appVersion '1.0.0' differs from the app's VERSION '2.0.0'"
+    assert findings[0].message == 'appVersion "1.0.0" differs from the app\'s VERSION "2.0.0"'
 
 
 def test_changelog_without_entry_for_chart_version_is_found(demo_chart, app_version):

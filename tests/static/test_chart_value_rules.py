@@ -216,7 +216,7 @@ def test_a_dangling_reference_is_still_found(tmp_path):
         CHART_DIR, [ValuesSet("dangling", (values,))], ["1.30"], checks=("values", "references")
     )
     assert [(f.rule, f.message) for f in result.findings if f.severity.name == "ERROR"] == [
-        ("REF-MISSING", "volume 'nowhere' is not declared in the pod spec")
+        ("REF-MISSING", 'volume "nowhere" is not declared in the pod spec')
     ]
 
 

@@ -61,7 +61,7 @@ def test_app_version_must_match(chart, tmp_path):
     rc, found = _report(tmp_path, "--chart", str(chart), "--app-version-file", str(version))
     assert rc == 1
     assert [f["message"] for f in found if f["rule"] == "CHART-APP-VERSION"] == [
-        "appVersion '1.0.0' differs from the app's VERSION '9.9.9'"
+        'appVersion "1.0.0" differs from the app\'s VERSION "9.9.9"'
     ]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from webstack import report
 from webstack.checks import values
 
 
@@ -43,11 +44,11 @@ def _prop(sub: dict[str, Any]) -> dict[str, Any]:
     ],
 )
 def test_values_are_written_as_yaml(value, text):
-    assert values.yaml_value(value) == text
+    assert report.yaml_value(value) == text
 
 
 def test_long_values_are_cut():
-    assert values.yaml_value("x" * 200, limit=10) == '"xxxxxx...'
+    assert report.yaml_value("x" * 200, limit=10) == '"xxxxxx...'
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from webstack.manifests import (
     selector_matches,
     waivers,
 )
-from webstack.report import Finding, Severity
+from webstack.report import Finding, Severity, yaml_value
 
 CHECK = "policy"
 Issue = tuple[str, str]  # (path inside the object, message)
@@ -128,7 +128,7 @@ def _seccomp(m: Manifest, _: list[Manifest]) -> Iterator[Issue]:
         if prof not in ("RuntimeDefault", "Localhost"):
             yield (
                 join(path, "securityContext.seccompProfile.type"),
-                f"must be RuntimeDefault or Localhost (pod or container), is {prof!r}",
+                f"must be RuntimeDefault or Localhost (pod or container), is {yaml_value(prof)}",
             )
 
 
@@ -225,7 +225,7 @@ def _image_tag(m: Manifest, _: list[Manifest]) -> Iterator[Issue]:
         if digest:
             continue
         if not tag:
-            yield join(path, "image"), f"{c.get('image')!r} has no tag or digest"
+            yield join(path, "image"), f"{yaml_value(c.get('image'))} has no tag or digest"
         elif tag == "latest":
             yield join(path, "image"), f"{c.get('image')!r} uses the latest tag"
 

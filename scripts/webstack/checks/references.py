@@ -29,7 +29,7 @@ from webstack.manifests import (
     pod_template_path,
     selector_matches,
 )
-from webstack.report import Finding, Severity
+from webstack.report import Finding, Severity, yaml_value
 
 CHECK = "references"
 EXTERNAL_ANNOTATION = "webstack.io/external"
@@ -213,7 +213,7 @@ def check(manifests: list[Manifest], context: str, externals: set[str] = frozens
                         m,
                         join(spec_path, cpath, f"volumeMounts[{i}].name"),
                         "REF-MISSING",
-                        f"volume {mount.get('name')!r} is not declared in the pod spec",
+                        f"volume {yaml_value(mount.get('name'))} is not declared in the pod spec",
                     )
         if m.kind == "StatefulSet" and (svc := (m.doc.get("spec") or {}).get("serviceName")):
             need(m, "spec.serviceName", "Service", svc)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from webstack.manifests import Manifest
-from webstack.report import Finding, Severity
+from webstack.report import Finding, Severity, yaml_value
 
 CHECK = "upgrade"
 
@@ -100,10 +100,11 @@ def _delta(a: Any, b: Any, limit: int = 200) -> str:
     """What changed, key by key for maps (`+key=v`, `-key`, `key: a -> b`), else `a -> b`."""
     if isinstance(a, dict) and isinstance(b, dict):
         fa, fb = _flat(a), _flat(b)
-        parts = [f"+{k}={fb[k]!r}" for k in fb if k not in fa]
+        parts = [f"+{k}={yaml_value(fb[k])}" for k in fb if k not in fa]
         parts += [f"-{k}" for k in fa if k not in fb]
-        parts += [f"{k}: {fa[k]!r} -> {fb[k]!r}" for k in fa if k in fb and fa[k] != fb[k]]
+        parts += [f"{k}: {yaml_value(fa[k])} -> {yaml_value(fb[k])}"
+                  for k in fa if k in fb and fa[k] != fb[k]]
         text = ", ".join(parts)
     else:
-        text = f"{a!r} -> {b!r}"
+        text = f"{yaml_value(a)} -> {yaml_value(b)}"
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -20,7 +20,7 @@ import jsonschema
 
 from webstack.chart import Chart
 from webstack.errors import InputError
-from webstack.report import Finding, Severity
+from webstack.report import Finding, Severity, yaml_value
 from webstack.values import PathPart, ValuesFile, ValuesSet, defaults_of, dotted, load, merge
 
 CHECK = "values"
@@ -103,25 +103,6 @@ _TYPE_NAMES = {
     "null": "null",
 }
 _NAME_CHANGES = {"type": "VALUES-TYPE", "required": "VALUES-REQUIRED", "enum": "VALUES-ENUM"}
-
-
-def yaml_value(value: Any, limit: int = 80) -> str:
-    """`value` as YAML flow: true/false/null, strings double-quoted, [lists] and {maps}; long ones cut."""
-    if value is None:
-        text = "null"
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, int | float):
-        text = repr(value)
-    elif isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
-    elif isinstance(value, list):
-        text = "[" + ", ".join(yaml_value(v, limit) for v in value) + "]"
-    elif isinstance(value, dict):
-        text = "{" + ", ".join(f"{k}: {yaml_value(v, limit)}" for k, v in value.items()) + "}"
-    else:
-        text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _got(value: Any) -> str:
