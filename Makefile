@@ -10,8 +10,10 @@ WEBSTACK := $(BIN)/webstack
 PYTEST := $(BIN)/pytest
 PYTEST_ARGS ?=
 KUBE_VERSIONS ?=
-# `make check` runs every check, the server one (a real kube-apiserver, seconds) included
-CHECKS ?= values kubernetes policy references hooks upgrade server
+# `make check` runs every check, the server one (a real kube-apiserver, seconds) included; the
+# upgrade check needs something to compare with: `make check BASE_REF=origin/main`
+CHECKS ?= values kubernetes policy references hooks server
+BASE_REF ?=
 ARTIFACTS ?= build/reports
 
 .PHONY: help setup test test-unit test-toolchain test-static test-app test-stack test-cluster test-node images test-distribution package lint render check smoke bench docs clean
@@ -62,14 +64,14 @@ render: setup ## render the chart for every values set into build/render
 	$(WEBSTACK) render --matrix --output build/render
 
 check: setup ## the static gate: values schema, Kubernetes schema, policy, references, hooks, real API server
-	$(WEBSTACK) check $(foreach c,$(CHECKS),--check $(c)) $(if $(KUBE_VERSIONS),--kube-version $(KUBE_VERSIONS))
+	$(WEBSTACK) check $(foreach c,$(CHECKS),--check $(c)) $(if $(BASE_REF),--check upgrade --base-ref $(BASE_REF)) \
+		$(if $(KUBE_VERSIONS),--kube-version $(KUBE_VERSIONS))
 
 images: setup ## build the node's images (app from app/Dockerfile, pause, MySQL/nginx stand-ins); cached
 	$(WEBSTACK) images build
 
-# --force: $(ARTIFACTS) is shared with pytest's report (`make test`); smoke only adds its own files.
 smoke: setup ## main job: real local node, install, helm test, HTTP, upgrade, rollback, uninstall, report
-	$(WEBSTACK) smoke --report-dir $(ARTIFACTS) --force
+	$(WEBSTACK) smoke --report-dir $(ARTIFACTS)/smoke
 
 package: setup ## helm package (signed when a key is given) and repository index into dist/
 	$(WEBSTACK) package --output dist
