@@ -19,6 +19,7 @@ def run() -> None:
     from rich.table import Table
 
     from webstack import helm
+    from webstack.checks import crds
     from webstack.checks.kubernetes import kubeconform_schema_location
     from webstack.manifests import dump_stream
     from webstack.paths import CHART_DIR
@@ -43,7 +44,7 @@ def run() -> None:
             files.append(Path(tmp) / f"{name}.yaml")
             files[-1].write_text(dump_stream(r.manifests))
         cmd = [kubeconform, "-strict", "-summary", "-kubernetes-version", "1.30.0",
-               "-schema-location", location]
+               "-schema-location", location, "-schema-location", crds.kubeconform_crd_location()]
         t = time.monotonic()
         for f in files:
             subprocess.run([*cmd, str(f)], capture_output=True, check=True)

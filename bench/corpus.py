@@ -48,11 +48,12 @@ def run() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from webstack.checks import kubernetes
+    from webstack.checks import crds, kubernetes
     from webstack.toolchain import TOOLS
 
     versions = kubernetes.default_versions()
     location = kubernetes.kubeconform_schema_location(versions)  # one-time conversion, not timed
+    crd_location = crds.kubeconform_crd_location()  # custom resources (HTTPRoute, ...), as the gate has them
     kubeconform = str(TOOLS["kubeconform"].binary("kubeconform"))
     no_net = ["unshare", "-n"] if shutil.which("unshare") and os.geteuid() == 0 else []
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,7 +69,7 @@ def run() -> None:
         for v in versions:
             t, res = _timed([*no_net, kubeconform, "-strict", "-n", str(os.cpu_count() or 2), "-summary",
                              "-output", "json", "-kubernetes-version", f"{v}.0", "-schema-location", location,
-                             str(path)])
+                             "-schema-location", crd_location, str(path)])
             t_kc += t
             kc_errors += int(json.loads(res.stdout or "{}").get("summary", {}).get("invalid", 0))
 

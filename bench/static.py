@@ -32,7 +32,7 @@ def run() -> None:
     from rich.table import Table
 
     from webstack import helm
-    from webstack.checks import kubernetes, run_gate
+    from webstack.checks import crds, kubernetes, run_gate
     from webstack.paths import CHART_DIR, REPO_ROOT
     from webstack.toolchain import TOOLS
     from webstack.values import matrix
@@ -98,6 +98,8 @@ def run() -> None:
                     f"{v}.0",
                     "-schema-location",
                     location,
+                    "-schema-location",
+                    crds.kubeconform_crd_location(),
                     *files,
                 ]
             )

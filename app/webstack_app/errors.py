@@ -9,6 +9,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
+from webstack_app import metrics
+
 log = logging.getLogger("webstack_app")
 
 
@@ -42,6 +44,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
     def _db_down(exc: Exception) -> tuple[Response, int]:
+        metrics.database_error("unavailable")
         log.warning("database unavailable: %s", exc.__class__.__name__, extra={"detail": str(exc)[:300]})
         response, status = error_response("database unavailable, try again later", 503)
         response.headers["Retry-After"] = "5"
@@ -50,5 +53,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(DBAPIError)
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
+        if isinstance(exc, DBAPIError):
+            metrics.database_error("query")
         log.exception("unhandled error")
         return error_response("internal server error", 500)

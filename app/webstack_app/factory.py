@@ -29,6 +29,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.json.ensure_ascii = False
     engine = db.make_engine(config)
     app.extensions["webstack_engine"] = engine
+    metrics.watch_engine(engine)
     metrics.INFO.labels(config.app_version).set(1)
 
     app.register_blueprint(health.bp)

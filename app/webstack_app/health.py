@@ -25,7 +25,9 @@ def readyz() -> tuple[Response, int]:
         db.ping(current_app.extensions["webstack_engine"])
     except SQLAlchemyError as exc:
         log.warning("readiness check failed: database unreachable", extra={"detail": str(exc)[:300]})
+        metrics.database_reached(False)
         return jsonify(status="unavailable", error="database unreachable", field=None), 503
+    metrics.database_reached(True)
     return jsonify(status="ok"), 200
 
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests by route and status, a latency histogram, and the DB pool state.
+"""Prometheus metrics: requests by route and status, a latency histogram, the DB pool state, whether
+the database answers (webstack_db_up) and database errors by kind.
 
 With several gunicorn workers each process counts alone; when PROMETHEUS_MULTIPROC_DIR is set
 (a writable emptyDir, wiped at start) prometheus-client keeps the values in files there and
@@ -20,6 +21,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from webstack_app.db import pool_state
@@ -34,6 +36,13 @@ LATENCY = Histogram("webstack_http_request_duration_seconds", "Time to answer an
 # livesum: the pool gauges of the live workers add up to the pod's total.
 POOL = Gauge("webstack_db_pool_connections", "Database pool connections by state",
              ["state"], multiprocess_mode="livesum")
+# The app's own view of its database (no exporter needed): set by every readiness check and by a
+# query that fails to reach it. The newest value of the live workers wins.
+DB_UP = Gauge("webstack_db_up",
+              "1 when the last database check (readiness probe or query) reached it, else 0",
+              multiprocess_mode="livemostrecent")
+DB_ERRORS = Counter("webstack_db_errors_total",
+                    "Database errors, by kind: unavailable (answered 503) or query (answered 500)", ["kind"])
 INFO = Gauge("webstack_app_info", "The running application version", ["version"],
              multiprocess_mode="max")
 
@@ -45,6 +54,22 @@ def multiprocess_dir() -> str | None:
 def observe(method: str, route: str, status: int, seconds: float) -> None:
     REQUESTS.labels(method, route, str(status)).inc()
     LATENCY.labels(method, route).observe(seconds)
+
+
+def database_reached(up: bool) -> None:
+    DB_UP.set(1 if up else 0)
+
+
+def watch_engine(engine: Engine) -> None:
+    """A pooled connection found dead (pre-ping, or a query) means the database went away: say so at
+    once, before the reconnect attempt's own timeout; the next successful check sets 1 again."""
+    event.listen(engine, "invalidate", lambda *_: database_reached(False))
+
+
+def database_error(kind: str) -> None:
+    DB_ERRORS.labels(kind).inc()
+    if kind == "unavailable":
+        DB_UP.set(0)
 
 
 def update_pool(engine: Engine) -> None:

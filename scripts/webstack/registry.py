@@ -30,6 +30,7 @@ class Pushed:
     ref: str  # oci://host/path/name:version
     digest: str
     replaced: bool
+    provenance: bool = False  # the package's .prov went with it (helm pushes NAME.tgz.prov as a layer)
 
 
 def check_ref(url: str) -> str:
@@ -65,7 +66,12 @@ def exists(registry: str, name: str, version: str, *, plain_http: bool = False) 
 
 
 def push(tgz: Path, registry: str, *, plain_http: bool = False, force: bool = False) -> Pushed:
-    """helm push, refusing a version that is already there unless `force`."""
+    """helm push, refusing a version that is already there unless `force`.
+
+    A provenance file next to the package (`<package>.prov`, from `webstack package --sign`) is pushed
+    with it by helm itself, as a layer of type application/vnd.cncf.helm.chart.provenance.v1.prov, so
+    `helm pull --verify oci://...` works.
+    """
     meta = package_metadata(tgz)
     registry = check_ref(registry)
     name, version = meta["name"], str(meta["version"])
@@ -77,7 +83,7 @@ def push(tgz: Path, registry: str, *, plain_http: bool = False, force: bool = Fa
     res = helm.run(["push", str(tgz), registry, *_tls_args(plain_http)])
     digest = next((ln.split(":", 1)[1].strip() for ln in (res.stdout + res.stderr).splitlines()
                    if ln.startswith("Digest:")), "")
-    return Pushed(ref, digest, already)
+    return Pushed(ref, digest, already, tgz.with_name(tgz.name + ".prov").is_file())
 
 
 @dataclass

@@ -3,15 +3,19 @@
 - appVersion equals the app's VERSION file;
 - CHANGELOG.md's newest release is the chart version, and `artifacthub.io/changes` lists its changes;
 - `artifacthub.io/images` lists exactly the images the chart renders with its default values;
-- `artifacthub.io/license` is set; `artifacthub.io/links`, when present, is a list of {name, url}.
+- `artifacthub.io/license` is set; `artifacthub.io/links`, when present, is a list of {name, url};
+- with a record of published images (`webstack images push` writes dist/images.json): the chart's
+  default app image (flask.image: registry/repository, tag or appVersion, or digest) is one the
+  record has, with the same digest when the chart pins one.
 The version-bump rule (chart files changed against a git base) lives in webstack.versioning, shared
 with `webstack lint`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -20,6 +24,9 @@ from webstack.errors import InputError
 from webstack.lint import app_version_rule
 from webstack.report import Finding
 from webstack.yamlfile import read_text
+
+if TYPE_CHECKING:
+    from webstack.images.record import Published
 
 CHECK = "release"
 
@@ -72,8 +79,12 @@ def expected_annotations(chart_dir: Path) -> dict[str, list[dict[str, str]]]:
     return {"artifacthub.io/changes": changelog.artifacthub_changes(latest), "artifacthub.io/images": images}
 
 
-def findings(chart_dir: Path, meta: dict[str, Any], app_version_file: Path | None = None) -> list[Finding]:
-    """Release-rule violations of the chart at `chart_dir` (Chart.yaml already parsed as `meta`)."""
+def findings(chart_dir: Path, meta: dict[str, Any], app_version_file: Path | None = None,
+             published: tuple[Path, list[Published]] | None = None) -> list[Finding]:
+    """Release-rule violations of the chart at `chart_dir` (Chart.yaml already parsed as `meta`).
+
+    `published`: (record file, its entries) to hold the chart's default app image against.
+    """
     chart_yaml = chart_dir / "Chart.yaml"
     out: list[Finding] = []
     if app_version_file is not None:
@@ -116,4 +127,96 @@ def findings(chart_dir: Path, meta: dict[str, Any], app_version_file: Path | Non
     if links is not None and not all(isinstance(i, dict) and i.get("name") and i.get("url") for i in links):
         out.append(_finding(chart_yaml, ".annotations.artifacthub.io/links", "artifacthub-links",
                             "each link needs a name and a url"))
+    if published is not None:
+        out += published_image_findings(chart_dir, *published)
     return out
+
+
+@dataclass(frozen=True)
+class ChartImage:
+    """The chart's default app image, as its image helper builds the reference."""
+
+    registry: str    # global.imageRegistry, else image.registry ("" = none)
+    repository: str  # image.repository, e.g. webstack/app
+    tag: str         # image.tag, else the flask chart's appVersion
+    digest: str      # image.digest ("" = none); wins over the tag
+    values_file: Path  # the values.yaml that sets the block
+    path: str        # its dotted path there: .flask.image (umbrella) or .image (the flask chart)
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}" if self.registry else self.repository
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.digest}" if self.digest else f"{self.name}:{self.tag}"
+
+
+def _values(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(read_text(path, "values file")) if path.is_file() else {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def app_image(chart_dir: Path) -> ChartImage | None:
+    """The default app image of the umbrella (flask subchart + its `flask.image` overrides) or of the
+    flask chart alone; None for a chart without one."""
+    from webstack.chart import Chart
+
+    sub = chart_dir / "charts" / "flask"
+    if (sub / "Chart.yaml").is_file():
+        umbrella = _values(chart_dir / "values.yaml")
+        over = ((umbrella.get("flask") or {}).get("image")) or {}
+        values_file, path = chart_dir / "values.yaml", ".flask.image"
+    elif Chart.load(chart_dir).meta.get("name") == "flask":
+        sub, umbrella, over = chart_dir, {}, {}
+        values_file, path = chart_dir / "values.yaml", ".image"
+    else:
+        return None
+    own = _values(sub / "values.yaml")
+    image = {**(own.get("image") or {}), **over}
+    if not image.get("repository"):
+        return None
+    global_registry = ((umbrella.get("global") or {}).get("imageRegistry")
+                       or (own.get("global") or {}).get("imageRegistry") or "")
+    app_version = str(Chart.load(sub).meta.get("appVersion") or "")
+    return ChartImage(str(global_registry or image.get("registry") or ""), str(image["repository"]),
+                      str(image.get("tag") or app_version), str(image.get("digest") or ""), values_file, path)
+
+
+def canonical(name: str) -> str:
+    """A repository as a registry sees it: `webstack/app` is docker.io/webstack/app, `app` is
+    docker.io/library/app (what `helm install` pulls when no registry is set)."""
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return name
+    return f"docker.io/{name}" if rest else f"docker.io/library/{name}"
+
+
+def published_image_findings(chart_dir: Path, record_file: Path, entries: list[Published]) -> list[Finding]:
+    """The chart's default app image must be one the record says was published (same digest)."""
+    image = app_image(chart_dir)
+    if image is None:
+        return []
+    same_repo = [e for e in entries if canonical(e.repository) == canonical(image.name)]
+    listed = ", ".join(e.reference for e in entries) or "no images"
+
+    def finding(message: str) -> list[Finding]:
+        return [Finding(file=str(image.values_file), object="values.yaml", path=image.path,
+                        rule="app-image-published", message=message, check=CHECK)]
+
+    if not same_repo:
+        return finding(f"the chart's default app image {image} is not in {record_file}, which lists "
+                       f"{listed}: push it (`webstack images push --registry HOST/PATH`) and set "
+                       f"{image.path.lstrip('.')}.registry to that HOST/PATH")
+    if image.digest:
+        if any(e.digest == image.digest for e in same_repo):
+            return []
+        at_tag = [e for e in same_repo if e.tag == image.tag]
+        shown = ", ".join(e.reference for e in (at_tag or same_repo))
+        return finding(f"the chart's default app image {image} pins a different digest than the one "
+                       f"published in {record_file} ({shown}): set {image.path.lstrip('.')}.digest to the "
+                       "published digest")
+    if any(e.tag == image.tag for e in same_repo):
+        return []
+    return finding(f"the chart's default app image {image} is not in {record_file}: tag {image.tag} of "
+                   f"{image.name} was never pushed ({record_file} lists {listed}); push --app-version "
+                   f"{image.tag} or set {image.path.lstrip('.')}.tag")

@@ -38,6 +38,9 @@ class GoTool:
     # (replace directives); None means `go install <package>@<version>`.
     module: str | None = None
     why: str = ""
+    # (name the build produces, name it is cached and linked as): keeps two builds of one program
+    # (Helm 3 and Helm 4 are both `helm`) apart on PATH.
+    rename: tuple[tuple[str, str], ...] = ()
 
     @property
     def bin_dir(self) -> Path:
@@ -60,7 +63,12 @@ def _kube_ldflags(version: str) -> str:
 
 
 HELM_VERSION = "v4.2.4"
+# Helm 3: the chart supports it (most operators still run it) and CI proves it; the toolkit itself
+# keeps Helm 4 as its engine. Cached and linked as `helm3`, never as `helm`.
+HELM3_VERSION = "v3.22.0"
 KUBERNETES_VERSION = "v1.36.1"
+PROMETHEUS_VERSION = "v0.316.0"  # the Go module version of Prometheus 3.16.0
+PROMETHEUS_RELEASE = "3.16.0"
 
 TOOLS: dict[str, GoTool] = {
     t.name: t
@@ -70,6 +78,17 @@ TOOLS: dict[str, GoTool] = {
             # Unstamped builds report "v4.2", which pyhelm3 cannot parse as SemVer.
             ldflags=f"-X helm.sh/helm/v4/internal/version.version={HELM_VERSION}",
             why="renders, lints and installs the chart",
+        ),
+        GoTool(
+            "helm3", HELM3_VERSION, ("helm3",), (f"helm.sh/helm/v3/cmd/helm@{HELM3_VERSION}",),
+            # Stamped like the official release (its Makefile): the version, and the Kubernetes
+            # version `helm template` and `helm lint` assume (from its client-go v0.37.0, so 1.37);
+            # unstamped, Helm 3 assumes 1.20 and refuses the chart's kubeVersion >=1.30.
+            ldflags=f"-X helm.sh/helm/v3/internal/version.version={HELM3_VERSION} " + " ".join(
+                f"-X helm.sh/helm/v3/pkg/{pkg}.k8sVersion{part}={value}"
+                for pkg in ("lint/rules", "chartutil") for part, value in (("Major", 1), ("Minor", 37))),
+            rename=(("helm", "helm3"),),
+            why="proves the chart on Helm 3 too (lint, template, install/test/upgrade/rollback)",
         ),
         GoTool(
             "kubeconform", "v0.7.0", ("kubeconform",),
@@ -120,6 +139,19 @@ TOOLS: dict[str, GoTool] = {
             "coredns", "v1.15.0", ("coredns",), ("github.com/coredns/coredns@v1.15.0",),
             why="cluster DNS for the real node, run as a host process",
         ),
+        GoTool(
+            "cosign", "v3.1.3", ("cosign",), ("github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3",),
+            why="signs and verifies the pushed chart and app image (key-based, offline)",
+        ),
+        # Monitoring (issue 17): promtool unit-tests the chart's alert rules; prometheus scrapes the
+        # real node's pods. v0.316.0 is Prometheus 3.16.0 (go 1.26.7, no replace directives).
+        GoTool(
+            "prometheus", PROMETHEUS_VERSION, ("prometheus", "promtool"),
+            tuple(f"github.com/prometheus/prometheus/cmd/{c}@{PROMETHEUS_VERSION}"
+                  for c in ("prometheus", "promtool")),
+            ldflags=f"-X github.com/prometheus/common/version.Version={PROMETHEUS_RELEASE}",
+            why="`promtool test rules` on the chart's alerts; Prometheus on the real node",
+        ),
     )
 }
 
@@ -151,6 +183,8 @@ APT_PACKAGES: dict[str, str] = {
     "mmdebstrap": "mmdebstrap",
     "gcc": "gcc",  # the static pause binary
     "libc6-dev": "/usr/include/signal.h",
+    # `webstack images push`: the app image from its cached archive to a registry, digests asked back.
+    "skopeo": "skopeo",
 }
 
 
@@ -197,6 +231,9 @@ def build(tool: GoTool, go: str) -> None:
             ]
         for cmd, cwd in cmds:
             _run_with_progress(cmd, cwd, env, f"{tool.name} {tool.version}")
+        for built, cached in tool.rename:
+            if (staging / built).exists():
+                (staging / built).rename(staging / cached)
         missing = [b for b in tool.binaries if not (staging / b).exists()]
         if missing:
             raise ToolchainError(f"building {tool.name} {tool.version} produced no {', '.join(missing)}")

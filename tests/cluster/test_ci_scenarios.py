@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from webstack.checks import crds
 from webstack.checks.references import externals_from_values, pod_refs
 from webstack.cluster import scenario as scen
-from webstack.cluster.kube import Kube, delete_namespaces
+from webstack.cluster.kube import Kube, delete_namespaces, install_crds
 from webstack.cluster.kwok import KwokCluster
 from webstack.lifecycle import Failed, Lifecycle
 from webstack.manifests import Manifest, join, pod_template, pod_template_path
@@ -158,6 +159,15 @@ def create_externals(kube: Kube, ns: str, ext: Externals, tls: tuple[bytes, byte
     return ", ".join(ext.names()) or "none needed"
 
 
+def install_needed_crds(kube: Kube, manifests: list[Manifest]) -> str:
+    """The pinned CRDs (cached by `webstack setup`, e.g. Gateway API's for an HTTPRoute) of every
+    custom resource the render makes, installed into the cluster before the release."""
+    mods = {mod for m in manifests if (mod := crds.pinned_module_for(m.doc.get("apiVersion", "")))}
+    names = [n for mod in sorted(mods, key=lambda mod: mod.module)
+             for n in install_crds(kube, crds.manifests(mod))]
+    return ", ".join(names) or "none needed"
+
+
 def explain(steps: list[Step]) -> str:
     return "\n".join(f"{s.name}: {s.result} ({s.seconds:.1f}s) {s.detail}" for s in steps)
 
@@ -233,6 +243,7 @@ def test_ci_values_install_pass_helm_test_and_uninstall(
 
     life.step("namespace", life.do_namespace, critical=True)
     life.step("external objects", lambda: create_externals(life.k, ns, ext, tls_pair), critical=True)
+    life.step("CRDs", lambda: install_needed_crds(life.k, render.manifests), critical=True)
     life.step("install", life.do_install, critical=True)
     life.step("helm test", life.do_test)
     life.step("assert installed", life.do_assert_install)  # workloads available, hooks Succeeded, ...

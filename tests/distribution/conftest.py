@@ -196,3 +196,62 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return Result(rc, captured.out, captured.err)
 
     return run
+
+
+@dataclass(frozen=True)
+class CosignKeys:
+    key: Path   # cosign.key, encrypted with PASSWORD
+    pub: Path   # cosign.pub
+
+
+COSIGN_PASSWORD = "webstack-test-password"
+
+
+@pytest.fixture(scope="session")
+def cosign_keys(tmp_path_factory: pytest.TempPathFactory) -> CosignKeys:
+    """A throwaway cosign key pair (`cosign generate-key-pair`, password from COSIGN_PASSWORD)."""
+    from webstack import cosign
+
+    folder = tmp_path_factory.mktemp("cosign")
+    saved = os.environ.get("COSIGN_PASSWORD")
+    os.environ["COSIGN_PASSWORD"] = COSIGN_PASSWORD
+    try:
+        key, pub = cosign.generate_key_pair(folder)
+    except WebstackError as exc:
+        pytest.fail(f"cosign could not make a key pair (`make setup` builds cosign): {exc}", pytrace=False)
+    finally:
+        if saved is None:
+            os.environ.pop("COSIGN_PASSWORD", None)
+        else:
+            os.environ["COSIGN_PASSWORD"] = saved
+    return CosignKeys(key, pub)
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """`with offline():` every cosign run can reach 127.0.0.1 only: its other HTTP(S) requests go to a
+    proxy that is not there, so a cosign that reached for Rekor, Fulcio or TUF would fail instead of
+    quietly using the network. Only cosign's environment is cut: an app image that the push rebuilds
+    (app/ changed) still reaches PyPI."""
+    import subprocess
+    import types
+
+    from webstack import cosign
+
+    dead = f"http://{LOOPBACK}:{free_port()}"
+    cut_env = {name: dead for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")}
+    cut_env.update({name: f"{LOOPBACK},localhost" for name in ("NO_PROXY", "no_proxy")})
+    cut_env.update(COSIGN_PASSWORD=COSIGN_PASSWORD, TUF_ROOT=str(tmp_path / "tuf"))  # no trust root
+
+    def run(*args, **kwargs):
+        kwargs["env"] = {**(kwargs.get("env") or os.environ), **cut_env}
+        return subprocess.run(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def cut() -> Iterator[None]:
+        with monkeypatch.context() as m:
+            m.setattr(cosign, "subprocess", types.SimpleNamespace(**{**vars(subprocess), "run": run}))
+            m.setenv("COSIGN_PASSWORD", COSIGN_PASSWORD)
+            yield
+
+    return cut

@@ -63,3 +63,21 @@ def test_reports_are_written(run: tuple[list[Step], Path]) -> None:
     names = [s["name"] for s in (data["steps"] if isinstance(data, dict) else data)]
     assert names == [s.name for s in steps]
     assert (reports / "smoke.junit.xml").read_text().count("<testcase") == len(steps)
+
+
+def test_prometheus_scrapes_every_app_pod_and_counts_the_probe(run: tuple[list[Step], Path]) -> None:
+    detail = by_name(run[0])["monitoring"].detail
+    m = re.search(r"(\d+) targets up after [\d.]+s", detail)
+    assert m and int(m.group(1)) >= 2, detail  # the chart's two app replicas, discovered via the API
+    good = int(re.search(r"probe (\d+) good answers", detail).group(1))  # type: ignore[union-attr]
+    counted = int(re.search(r"app counter \+(\d+)", detail).group(1))  # type: ignore[union-attr]
+    nginx = int(re.search(r"stub_status requests \+(\d+)", detail).group(1))  # type: ignore[union-attr]
+    assert counted >= good > 0 and nginx >= good, detail
+
+
+def test_mysql_down_alert_went_pending_firing_and_cleared(run: tuple[list[Step], Path]) -> None:
+    detail = by_name(run[0])["MySQL-down alert"].detail
+    m = re.search(r"pending at ([\d.]+)s, firing at ([\d.]+)s, cleared at ([\d.]+)s", detail)
+    assert m, detail
+    pending, firing, cleared = (float(x) for x in m.groups())
+    assert pending <= firing < cleared, detail

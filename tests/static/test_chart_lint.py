@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from webstack import docs, helm
+from webstack.checks import crds
 from webstack.checks.kubernetes import kubeconform_schema_location
 from webstack.errors import HelmError
 from webstack.manifests import dump_stream
@@ -30,7 +31,7 @@ KUBE_VERSIONS = ("1.30.0", "1.37.0")
 CHARTS = ("webstack", *SUBCHARTS)
 
 
-def _lint_values(chart: str, ci_file: Path, tmp: Path) -> Path:
+def lint_values(chart: str, ci_file: Path, tmp: Path) -> Path:
     """The ci file as the chart sees it: the umbrella takes it whole, a subchart its own section + global."""
     if chart == "webstack":
         return ci_file
@@ -50,7 +51,7 @@ def lint_results(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, st
 
     def lint(chart: str, ci_file: Path) -> tuple[tuple[str, str], str]:
         path = CHART_DIR if chart == "webstack" else subchart_dir(chart)
-        res = helm.run(["lint", "--strict", str(path), "--values", str(_lint_values(chart, ci_file, tmp))],
+        res = helm.run(["lint", "--strict", str(path), "--values", str(lint_values(chart, ci_file, tmp))],
                        check=False)
         ok = res.returncode == 0 and "0 chart(s) failed" in res.stdout
         return (chart, ci_file.name), "" if ok else res.stdout + res.stderr
@@ -98,10 +99,13 @@ def kubeconform():
         pytest.fail(f"kubeconform is not built ({binary}): run `make setup`")
     # kubernetes-validate's bundled schemas, made loadable offline by kubeconform (one place: the gate's).
     location = kubeconform_schema_location([v.rsplit(".", 1)[0] for v in KUBE_VERSIONS])
+    # custom resources (HTTPRoute, ServiceMonitor, ...): the pinned CRD schemas the gate uses too
+    crd_location = crds.kubeconform_crd_location()
 
     def run(files: list[Path], version: str) -> dict[str, list[dict]]:
         res = subprocess.run([str(binary), "-strict", "-summary", "-verbose", "-output", "json",
-                              "-kubernetes-version", version, "-schema-location", location, *map(str, files)],
+                              "-kubernetes-version", version, "-schema-location", location,
+                              "-schema-location", crd_location, *map(str, files)],
                              capture_output=True, text=True, timeout=300, check=False)
         out: dict[str, list[dict]] = {Path(f).name: [] for f in files}
         for r in json.loads(res.stdout)["resources"]:

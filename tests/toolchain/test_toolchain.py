@@ -83,3 +83,15 @@ def test_missing_apt_without_apt_get_is_a_clear_error(monkeypatch):
 def test_apt_packages_detected_by_their_programs():
     assert toolchain.missing_apt_packages({"coreutils": "ls"}) == []
     assert toolchain.missing_apt_packages({"no-such-package": "no-such-program-xyz"}) == ["no-such-package"]
+
+
+def test_helm3_is_cached_and_linked_as_helm3_never_as_helm(tmp_path):
+    """Helm 3 and Helm 4 both build a `helm`: the Helm 3 build is renamed, so `helm` stays Helm 4."""
+    helm4, helm3 = toolchain.TOOLS["helm"], toolchain.TOOLS["helm3"]
+    assert helm3.version == toolchain.HELM3_VERSION and helm3.version.startswith("v3.")
+    assert helm3.rename == (("helm", "helm3"),) and helm3.binaries == ("helm3",)
+    assert helm3.bin_dir != helm4.bin_dir and helm3.binary().name == "helm3"
+    assert f"-X helm.sh/helm/v3/internal/version.version={helm3.version}" in helm3.ldflags
+    toolchain.link_into(tmp_path, [helm4, helm3])
+    assert os.readlink(tmp_path / "helm") == str(helm4.binary())
+    assert os.readlink(tmp_path / "helm3") == str(helm3.binary())

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,14 @@ class CrdModule:
 
     def cached(self) -> bool:
         return self.cache_file.is_file()
+
+    @property
+    def manifest_dir(self) -> Path:
+        """The CRD manifests themselves, kept by the same fetch, for clusters that install them."""
+        return cache_dir() / "crd-manifests" / f"{self.module.replace('/', '+')}@{self.version}"
+
+    def manifests_cached(self) -> bool:
+        return all((self.manifest_dir / Path(rel).name).is_file() for rel in self.files)
 
 
 _PROM = "example/prometheus-operator-crd/monitoring.coreos.com_"
@@ -188,6 +197,7 @@ def fetch(mod: CrdModule, go: str) -> None:
         if not path.is_file():
             raise ToolchainError(f"{mod.module}@{mod.version} has no {rel}")
         schemas |= schemas_of_file(path)
+    _keep_manifests(mod, [Path(info["Dir"]) / rel for rel in mod.files])
     doc = {"module": mod.module, "version": mod.version,
            "schemas": {f"{api}|{kind}": s for (api, kind), s in sorted(schemas.items())}}
     mod.cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -196,9 +206,34 @@ def fetch(mod: CrdModule, go: str) -> None:
     tmp_file.replace(mod.cache_file)
 
 
+def _keep_manifests(mod: CrdModule, paths: list[Path]) -> None:
+    """Copy the CRD manifests into the cache (all or nothing: staged, then renamed into place)."""
+    mod.manifest_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{mod.manifest_dir.name}.", dir=mod.manifest_dir.parent))
+    try:
+        for path in paths:
+            (staging / path.name).write_bytes(path.read_bytes())
+        if mod.manifest_dir.exists():
+            shutil.rmtree(mod.manifest_dir)
+        staging.rename(mod.manifest_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def manifests(mod: CrdModule) -> list[Path]:
+    """The pinned module's CRD manifest files as `webstack setup` cached them (for `kubectl apply`-like
+    installs on test clusters); never downloads."""
+    if not mod.manifests_cached():
+        raise ToolchainError(
+            f"the CRD manifests of {mod.module}@{mod.version} are not cached ({mod.manifest_dir}): "
+            "run `webstack setup` (or `make setup`)"
+        )
+    return [mod.manifest_dir / Path(rel).name for rel in mod.files]
+
+
 def ensure(go: str | None = None, modules: Iterable[CrdModule] = PINNED) -> int:
     """Fetch every pinned CRD module not yet cached; returns how many were fetched."""
-    todo = [m for m in modules if not m.cached()]
+    todo = [m for m in modules if not (m.cached() and m.manifests_cached())]
     if todo and go is None:
         from webstack.toolchain import go_binary
 
@@ -273,3 +308,24 @@ class Catalog:
                         v = _validators[(source, key)] = jsonschema_rs.Draft202012Validator(schemas[key])
                 return v
         return None
+
+
+def kubeconform_crd_location() -> str:
+    """A kubeconform -schema-location for the pinned CRD schemas (the same strict conversion the
+    gate uses), written once per pinned module into the cache in kubeconform's CRD layout
+    (`<group>/<kind>_<version>.json`); offline. Modules `webstack setup` has not fetched are absent."""
+    root = cache_dir() / "crd-schemas" / "kubeconform"
+    for mod in PINNED:
+        done = root / f".{mod.cache_file.stem}.complete"
+        if not mod.cached() or done.is_file():
+            continue
+        for key, schema in json.loads(mod.cache_file.read_text())["schemas"].items():
+            api, _, kind = key.partition("|")
+            group, _, version = api.rpartition("/")
+            dest = root / group / f"{kind.lower()}_{version}.json"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(schema))
+            tmp.replace(dest)
+        done.touch()
+    return str(root / "{{ .Group }}" / "{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json")

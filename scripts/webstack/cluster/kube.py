@@ -159,3 +159,38 @@ def delete_namespaces(kube: Kube, names: list[str], wait: float = 90) -> list[st
         live = {n.metadata.name for n in kube.core.list_namespace().items}
         pending = [n for n in pending if n in live]
     return pending
+
+
+def install_crds(kube: Kube, paths: list[Path], timeout: float = 60) -> list[str]:
+    """Create the CustomResourceDefinitions in these manifest files (those already there are left as
+    they are) and wait until each is Established; returns their names. For test clusters: the pinned
+    ones come from `webstack.checks.crds.manifests()`, cached by `webstack setup`."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    ext = client.ApiextensionsV1Api(kube.api)
+    names: list[str] = []
+    for path in paths:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            name = doc["metadata"]["name"]
+            names.append(name)
+            try:
+                ext.create_custom_resource_definition(doc)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise ClusterError(
+                        f"creating CRD {name} from {path} failed: {exc.reason}: {exc.body}") from exc
+
+    def established(name: str) -> bool:
+        conds = ext.read_custom_resource_definition(name).status.conditions or []
+        return any(c.type == "Established" and c.status == "True" for c in conds)
+
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while not established(name):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"CRD {name} not Established within {timeout:.0f}s")
+            time.sleep(0.2)
+    return names

@@ -1,9 +1,10 @@
 """`webstack package`: package the chart into a Helm repository folder; `verify` and `push` it.
 
     webstack package [--output dist] [--sign --key NAME --keyring secring.gpg]
-                     [--base-url URL] [--merge index.yaml]
+                     [--base-url URL] [--merge index.yaml] [--images-record dist/images.json]
     webstack package verify dist/webstack-1.0.0.tgz --keyring pubring.gpg
     webstack package push dist/webstack-1.0.0.tgz --registry oci://HOST/PATH [--plain-http] [--force]
+                     [--cosign-key cosign.key]       # the .prov next to the package is pushed with it
     webstack package annotations            # the Artifact Hub annotations the chart should carry
 
 Exit codes: 0 done; 1 a result says no (release rules broken, verification failed);
@@ -48,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="app VERSION file appVersion must equal (default: app/VERSION for charts/webstack)")
     p.add_argument("--base-ref", default=None,
                    help="git ref to compare chart files with for the version-bump rule (e.g. origin/main)")
+    p.add_argument("--images-record", type=Path, default=None,
+                   help="record of published images (`webstack images push` writes it) the chart's default "
+                        "app image must be in (default: OUTPUT/images.json when it exists)")
     p.set_defaults(func=run_package)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
 
@@ -63,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--plain-http", action="store_true", help="talk HTTP, not HTTPS (a local registry)")
     u.add_argument("--force", action="store_true", dest="push_force",
                    help="replace a version that already exists in the registry")
+    u.add_argument("--cosign-key", type=Path, default=None,
+                   help="sign the pushed chart's digest with this cosign private key (password in "
+                        "$COSIGN_PASSWORD; offline: no transparency log)")
     u.set_defaults(func=run_push)
 
     a = actions.add_parser("annotations", help="print the Artifact Hub annotations the chart should carry")
@@ -96,9 +103,10 @@ def run_package(args: argparse.Namespace) -> int:
     app_version_file = args.app_version_file
     if app_version_file is None and chart_dir.resolve() == CHART_DIR.resolve():
         app_version_file = APP_DIR / "VERSION"
+    published = _published(args, chart_dir)
 
     def rules(chart: Path, meta: dict[str, Any]) -> list[Finding]:
-        found = release.findings(chart, meta, app_version_file)
+        found = release.findings(chart, meta, app_version_file, published)
         if args.base_ref:  # git compares the real chart folder, not the copy
             found += _version_bump_findings(chart_dir, args.base_ref)
         return found
@@ -115,6 +123,23 @@ def run_package(args: argparse.Namespace) -> int:
     index = package.load_index(done.index)
     print(f"index {done.index}: {done.name} {', '.join(package.indexed_versions(index, done.name))}")
     return 0
+
+
+def _published(args: argparse.Namespace, chart_dir: Path) -> tuple[Path, list] | None:
+    """The images record to check the app image against, read (and so checked) before any work."""
+    from webstack import release
+    from webstack.images import record
+
+    path = args.images_record
+    if path is None and (args.output / "images.json").is_file():
+        path = args.output / "images.json"
+    if path is None and (chart_dir / "Chart.yaml").is_file() and release.app_image(chart_dir) is not None:
+        print(f"note: the chart's default app image was not checked against a published image: no "
+              f"{args.output / 'images.json'} (`webstack images push` writes it; --images-record FILE)",
+              file=sys.stderr)
+    if path is None:
+        return None
+    return path, record.load(path)
 
 
 def _version_bump_findings(chart_dir: Path, base_ref: str) -> list[Finding]:
@@ -139,11 +164,19 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_push(args: argparse.Namespace) -> int:
-    from webstack import registry
+    from webstack import cosign, registry
 
+    if args.cosign_key is not None:
+        cosign.check_private_key(args.cosign_key)
     pushed = registry.push(args.package, args.registry, plain_http=args.plain_http, force=args.push_force)
     verb = "replaced" if pushed.replaced else "pushed"
-    print(f"{verb} {pushed.ref} ({pushed.digest})")
+    prov = " with its provenance (.prov)" if pushed.provenance else ""
+    print(f"{verb} {pushed.ref} ({pushed.digest}){prov}")
+    if args.cosign_key is not None:
+        signed = pushed.ref.removeprefix("oci://").rsplit(":", 1)[0] + "@" + pushed.digest
+        print(f"signing {signed} with cosign (no transparency log)", file=sys.stderr, flush=True)
+        cosign.sign(signed, args.cosign_key, plain_http=args.plain_http)
+        print(f"signed {signed} with {args.cosign_key}")
     return 0
 
 

@@ -60,10 +60,11 @@ def _stderr(msg: str) -> None:
 
 
 def build(app_versions: Sequence[str], *, progress: Progress | None = None,
-          app_dir: Path | None = None) -> list[BuiltImage]:
+          app_dir: Path | None = None, names: Sequence[str] | None = None) -> list[BuiltImage]:
     """Build (or reuse) pause, one app image per version, and the mysql and nginx stand-ins.
 
     `app_dir` is the app's build context (default: app/); tests point it at a broken copy.
+    `names` keeps only those images (e.g. ["app"] for `webstack images push`).
     """
     if not app_versions:
         raise InputError("no app version to build: give at least one (e.g. the content of app/VERSION)")
@@ -75,7 +76,8 @@ def build(app_versions: Sequence[str], *, progress: Progress | None = None,
     wanted = [recipes.pause(),
               *(recipes.app(v, base.key, context) for v in dict.fromkeys(app_versions)),
               *(recipes.standin(name, base.key) for name in recipes.STANDINS)]
-    with _locked():
+    wanted = [r for r in wanted if names is None or r.name in names]
+    with locked():
         if all((_entry(r) / ARCHIVE).is_file() for r in wanted):
             return [_done(r, built=False, say=say) for r in wanted]  # fast path: no tool runs
         require_tools()
@@ -93,7 +95,7 @@ def _done(recipe: Recipe, *, built: bool, say: Progress) -> BuiltImage:
 
 
 @contextlib.contextmanager
-def _locked() -> Iterator[None]:
+def locked() -> Iterator[None]:
     """One build at a time per cache: buildah's storage and the entries are shared."""
     images_dir().mkdir(parents=True, exist_ok=True)
     with (images_dir() / ".lock").open("w") as lock:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from webstack.cluster.kube import Kube
 from webstack.cluster.scenario import merge
-from webstack.lifecycle.base import Failed, LifecycleBase
+from webstack.lifecycle.base import Failed
+from webstack.lifecycle.monitoring_steps import MonitoringSteps
 
 
 @dataclass
@@ -27,7 +28,7 @@ class _ProbeText:
         return self.result
 
 
-class ContainerSteps(LifecycleBase):
+class ContainerSteps(MonitoringSteps):
     """The lifecycle's steps where pods really run; Lifecycle.plan() marks them as needing containers."""
 
     # -- HTTP through nginx where containers run ---------------------------------------------------
@@ -136,7 +137,8 @@ class ContainerSteps(LifecycleBase):
         from webstack.lifecycle import disruption
 
         url = self.probe_url or self.need_http()
-        detail = disruption.database_outage(self.k, self.namespace, url)
+        with self.watching_alert():  # the MySQL-down alert's life, where Prometheus runs (node)
+            detail = disruption.database_outage(self.k, self.namespace, url)
         if self.notes and (problems := disruption.missing_notes(self.base_url, self.notes)):
             raise Failed(f"{detail}; after the restart: {'; '.join(problems)}")
         return f"{detail}; {len(self.notes)} notes intact"

@@ -414,6 +414,12 @@ class NodeCluster:
         self._wait(lambda: port_open(local), f"the relay to svc/{service} on {LOOPBACK}:{local}", proc, 10)
         return local
 
+    def start_prometheus(self, monitors: list[dict[str, Any]], rules_text: str, interval: str = "1s") -> str:
+        """Prometheus in the node's namespace scraping `monitors` (rendered ServiceMonitors); its URL."""
+        from webstack.cluster.node import prometheus
+
+        return prometheus.start(self, monitors, rules_text, interval=interval)
+
     # -- teardown -----------------------------------------------------------------------------------
     def stop(self, keep_logs_in: Path | None = None) -> None:
         """Stop everything and remove every trace; ClusterError listing anything that stayed."""

@@ -92,6 +92,26 @@ http {
     tcp_nopush on;
     keepalive_timeout {{ .Values.config.keepaliveTimeout }};
     client_max_body_size {{ .Values.config.clientMaxBodySize }};
+    client_body_timeout {{ .Values.config.clientBodyTimeout }};
+    client_header_timeout {{ .Values.config.clientHeaderTimeout }};
+    {{- with .Values.config.realIp }}
+    {{- if .enabled }}
+
+    # The client address from {{ .header }}, believed only from these proxies.
+    {{- range .trustedProxies }}
+    set_real_ip_from {{ . }};
+    {{- end }}
+    real_ip_header {{ .header }};
+    real_ip_recursive {{ ternary "on" "off" .recursive }};
+    {{- end }}
+    {{- end }}
+    {{- with .Values.config.rateLimit }}
+    {{- if .enabled }}
+
+    limit_req_zone $binary_remote_addr zone=webstack_req:{{ .zoneSize }} rate={{ .rate }};
+    limit_req_status {{ .status }};
+    {{- end }}
+    {{- end }}
 
     # Keep the caller's X-Request-ID when it is well-formed (the app's own rule), else mint one; it goes
     # upstream, back to the client (once: the upstream's copy is hidden) and into the access log.
@@ -146,6 +166,12 @@ http {
             default_type text/plain;
             return 200 "ok\n";
         }
+        {{- range .Values.config.extraLocations }}
+
+        location {{ .match }} {
+            {{- .config | trim | nindent 12 }}
+        }
+        {{- end }}
 
         location / {
             proxy_pass http://webstack_app;
@@ -162,7 +188,17 @@ http {
             proxy_connect_timeout {{ .Values.upstream.connectTimeout }};
             proxy_read_timeout {{ .Values.upstream.readTimeout }};
             proxy_send_timeout {{ .Values.upstream.sendTimeout }};
+            {{- with .Values.config.rateLimit }}
+            {{- if .enabled }}
+            limit_req zone=webstack_req burst={{ .burst }}{{ if .nodelay }} nodelay{{ end }};
+            {{- end }}
+            {{- end }}
         }
+        {{- with .Values.config.serverSnippet | trim }}
+
+        # config.serverSnippet
+        {{- . | nindent 8 }}
+        {{- end }}
     }
 
     # Internal: stub_status for an exporter; not exposed by the Service.
@@ -179,14 +215,49 @@ http {
             deny all;
         }
     }
+    {{- with .Values.config.httpSnippet | trim }}
+
+    # config.httpSnippet
+    {{- . | nindent 4 }}
+    {{- end }}
 }
 {{- end -}}
 
 {{- define "nginx.validate" -}}
+{{- range $name, $text := dict "httpSnippet" .Values.config.httpSnippet "serverSnippet" .Values.config.serverSnippet -}}
+{{- include "nginx.balancedBraces" (dict "where" (printf "config.%s" $name) "text" $text) -}}
+{{- end -}}
+{{- range $i, $loc := .Values.config.extraLocations -}}
+{{- include "nginx.balancedBraces" (dict "where" (printf "config.extraLocations[%d].config" $i) "text" $loc.config) -}}
+{{- end -}}
 {{- if le (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds) -}}
 {{- fail (printf "nginx: terminationGracePeriodSeconds (%d) must be greater than preStopSleepSeconds (%d)" (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) -}}
 {{- end -}}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
 {{- fail (printf "%s: autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d)" .Chart.Name (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
 {{- end -}}
+{{- end -}}
+
+
+{{/* A snippet must not close the block it is put in: its braces balance (nginx -t checks the rest). */}}
+{{- define "nginx.balancedBraces" -}}
+{{- $open := len (regexFindAll "[{]" .text -1) -}}
+{{- $close := len (regexFindAll "[}]" .text -1) -}}
+{{- if ne $open $close -}}
+{{- fail (printf "nginx: %s has %d '{' and %d '}': a snippet's braces must balance, or it would close the block it is put in" .where $open $close) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* One Gateway API parentRef from a values entry {name, namespace, sectionName, port}. */}}
+{{- define "nginx.parentRef" -}}
+name: {{ .name }}
+{{- with .namespace }}
+namespace: {{ . }}
+{{- end }}
+{{- with .sectionName }}
+sectionName: {{ . }}
+{{- end }}
+{{- with .port }}
+port: {{ . }}
+{{- end }}
 {{- end -}}
