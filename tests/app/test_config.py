@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from webstack.paths import APP_DIR
 from webstack_app import create_app
 from webstack_app.config import ConfigError, from_env
 
@@ -16,7 +17,7 @@ def test_defaults_match_the_contract():
         "127.0.0.1", 3306, "webstack", "webstack")
     assert (config.db_pool_size, config.db_connect_timeout, config.log_level) == (5, 3, "INFO")
     assert config.max_content_length == 1024 * 1024
-    assert config.app_version == "1.0.0"  # app/VERSION
+    assert config.app_version == (APP_DIR / "VERSION").read_text().strip()
 
 
 def test_every_variable_is_read():

@@ -8,8 +8,11 @@ import logging
 
 import pytest
 
+from webstack.paths import APP_DIR
 from webstack_app.logs import JsonFormatter
 from webstack_app.migrate import head
+
+APP_VERSION = (APP_DIR / "VERSION").read_text().strip()
 
 pytestmark = [pytest.mark.app, pytest.mark.usefixtures("empty_notes")]
 
@@ -52,7 +55,7 @@ def test_healthz_never_needs_the_database(app_with):
 
 def test_readyz_and_version(client):
     assert client.get("/readyz").status_code == 200
-    assert client.get("/version").get_json() == {"app_version": "1.0.0", "schema_version": head()}
+    assert client.get("/version").get_json() == {"app_version": APP_VERSION, "schema_version": head()}
 
 
 def test_app_version_comes_from_the_environment(app_with):
@@ -90,7 +93,7 @@ def test_metrics_count_requests_by_route_and_status(client):
     assert delta("webstack_http_request_duration_seconds_count", method="GET", route=route) == 2
     assert metric(text, "webstack_db_pool_connections", state="size") == 5
     assert metric(text, "webstack_db_pool_connections", state="checkedin") >= 1
-    assert metric(text, "webstack_app_info", version="1.0.0") == 1
+    assert metric(text, "webstack_app_info", version=APP_VERSION) == 1
     assert 'webstack_http_request_duration_seconds_bucket{le="0.005"' in text
 
 
