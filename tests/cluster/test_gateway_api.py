@@ -1,5 +1,5 @@
 """The Gateway API route on a real API server (kwok): ci/httproute-values.yaml installed after the
-standard Gateway API CRDs (v1.6.3, the manifests `webstack setup` cached with their schemas; never
+standard Gateway API CRDs (v1.7.0, the manifests `webstack setup` cached with their schemas; never
 downloaded here). Without the CRDs Helm refuses the release, naming the kind; with them the HTTPRoutes
 are created as rendered, defaulted and validated by the CRD's own schema and CEL rules.
 """
@@ -47,7 +47,7 @@ def namespace(kube: Kube) -> Any:
 def test_httproute_installs_after_the_gateway_api_crds(kwok_cluster: KwokCluster, kube: Kube,
                                                        namespace: str) -> None:
     gateway_api = crds.pinned_module_for(f"{GROUP}/{VERSION}")
-    assert gateway_api is not None and gateway_api.version == "v1.6.3"
+    assert gateway_api is not None and gateway_api.version == "v1.7.0"
 
     # Without the CRDs: the release is refused up front, with the kind named.
     with pytest.raises(HelmError, match="HTTPRoute"):

@@ -1,6 +1,6 @@
 """The nginx chart's Gateway API route and its configuration knobs, as rendered by the real helm:
 the HTTPRoute (and its HTTPS redirect route) from ci/httproute-values.yaml, valid against the
-pinned Gateway API v1.6.3 CRD schema; Ingress and HTTPRoute on together (allowed on purpose: a
+pinned Gateway API v1.7.0 CRD schema; Ingress and HTTPRoute on together (allowed on purpose: a
 migration runs both, to the same Service); the values schema's bounds; snippets whose braces would
 close the block they sit in refused at render time.
 """
@@ -61,7 +61,7 @@ def test_httproute_and_https_redirect_from_the_ci_values() -> None:
 
 
 def test_httproute_valid_against_the_gateway_api_crd_schema() -> None:
-    assert crds.pinned_module_for("gateway.networking.k8s.io/v1").version == "v1.6.3"
+    assert crds.pinned_module_for("gateway.networking.k8s.io/v1").version == "v1.7.0"
     schemas = crds.pinned_schemas()
     if ("gateway.networking.k8s.io/v1", "HTTPRoute") not in schemas:
         pytest.fail("the Gateway API CRD schemas are not cached: run `make setup`", pytrace=False)

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,10 +75,9 @@ PINNED: tuple[CrdModule, ...] = (
         "v0.90.1",
         tuple(f"{_PROM}{n}.yaml" for n in ("servicemonitors", "podmonitors", "prometheusrules")),
     ),
-    # v1.7.0 declares `go 1.27`, which the Go 1.26 this toolchain requires cannot download.
     CrdModule(
         "sigs.k8s.io/gateway-api",
-        "v1.6.3",
+        "v1.7.0",
         tuple(
             f"{_GATEWAY}{n}.yaml"
             for n in ("httproutes", "grpcroutes", "gateways", "gatewayclasses", "referencegrants")
@@ -186,18 +186,27 @@ def fetch(mod: CrdModule, go: str) -> None:
         info = json.loads(res.stdout or "{}")
     except json.JSONDecodeError:
         info = {}
-    if res.returncode != 0 or info.get("Error") or not info.get("Dir"):
+    # go refuses to unpack a module whose go.mod asks for a newer Go (gateway-api v1.7.0 says 1.27)
+    # after it has downloaded the zip and checked it against go.sum's database: the CRD files are
+    # only data, so they are read from that zip, whatever Go the module builds with.
+    archive = Path(info.get("Zip") or "/nonexistent")
+    if not archive.is_file():
         why = info.get("Error") or res.stderr.strip() or f"exit {res.returncode}"
         raise ToolchainError(
             f"cannot download the CRDs of {mod.module}@{mod.version} from the Go module proxy: {why}"
         )
-    schemas: dict[Key, dict[str, Any]] = {}
-    for rel in mod.files:
-        path = Path(info["Dir"]) / rel
-        if not path.is_file():
-            raise ToolchainError(f"{mod.module}@{mod.version} has no {rel}")
-        schemas |= schemas_of_file(path)
-    _keep_manifests(mod, [Path(info["Dir"]) / rel for rel in mod.files])
+    with tempfile.TemporaryDirectory(prefix="webstack-crd-") as tmp, zipfile.ZipFile(archive) as zf:
+        paths = []
+        for rel in mod.files:
+            member = f"{mod.module}@{mod.version}/{rel}"
+            if member not in zf.namelist():
+                raise ToolchainError(f"{mod.module}@{mod.version} has no {rel}")
+            paths.append(Path(tmp) / Path(rel).name)
+            paths[-1].write_bytes(zf.read(member))
+        schemas: dict[Key, dict[str, Any]] = {}
+        for path in paths:
+            schemas |= schemas_of_file(path)
+        _keep_manifests(mod, paths)
     doc = {"module": mod.module, "version": mod.version,
            "schemas": {f"{api}|{kind}": s for (api, kind), s in sorted(schemas.items())}}
     mod.cache_file.parent.mkdir(parents=True, exist_ok=True)
