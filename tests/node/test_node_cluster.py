@@ -136,3 +136,31 @@ def test_claims_bind_to_real_volumes_and_are_reclaimed(
         return False
 
     eventually(reclaimed, "the Released volume deleted with its folder", 60)
+
+
+def test_the_chart_with_an_httproute_runs_after_the_gateway_api_crds(
+    node_cluster: NodeCluster, kube: Kube, tmp_path
+) -> None:
+    """ci/httproute-values.yaml on the real node: the pinned Gateway API CRDs applied first, then the
+    whole chart installed and ready (real containers) with its HTTPRoutes accepted by the CRD."""
+    import yaml
+
+    from webstack import helm
+    from webstack.checks import crds
+    from webstack.paths import CHART_DIR
+
+    gateway_api = crds.pinned_module_for("gateway.networking.k8s.io/v1")
+    assert gateway_api is not None
+    assert "httproutes.gateway.networking.k8s.io" in kubemod.install_crds(kube, crds.manifests(gateway_api))
+    overlay = tmp_path / "images.yaml"
+    overlay.write_text(yaml.safe_dump(node_cluster.chart_values()))
+    kubemod.create_namespace(kube, "node-gateway")
+    target = ["--kubeconfig", str(node_cluster.kubeconfig), "--namespace", "node-gateway"]
+    helm.run(["install", "gw", str(CHART_DIR), "--values", str(CHART_DIR / "ci" / "httproute-values.yaml"),
+              "--values", str(overlay), "--wait", "--timeout", "240s", *target], timeout=300)
+    routes = client.CustomObjectsApi(kube.api).list_namespaced_custom_object(
+        "gateway.networking.k8s.io", "v1", "node-gateway", "httproutes")["items"]
+    assert {r["metadata"]["name"] for r in routes} == {"gw-nginx", "gw-nginx-redirect"}
+    ready = kube.apps.read_namespaced_deployment("gw-nginx", "node-gateway").status.ready_replicas
+    assert ready and ready >= 1
+    helm.run(["uninstall", "gw", "--wait", "--timeout", "120s", *target], timeout=180)

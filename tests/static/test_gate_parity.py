@@ -16,6 +16,7 @@ import yaml
 
 from webstack import toolchain
 from webstack.checks import apis, crds, kubernetes, policy
+from webstack.checks.policy import parity as parity_rules
 from webstack.manifests import Manifest, dump_stream
 from webstack.paths import CHART_DIR, REPO_ROOT
 from webstack.render import render_all
@@ -152,7 +153,7 @@ def test_identical_probes_compare_the_handler_not_the_timing():
     ],
 )
 def test_secret_literal_detection(name, value, secret):
-    assert bool(policy.secret_literal(name, value)) is secret
+    assert bool(parity_rules.secret_literal(name, value)) is secret
 
 
 def test_env_from_a_secret_is_not_a_literal():
@@ -179,7 +180,7 @@ def test_headless_service_that_selects_the_pods_is_fine():
      ("8080", False), ("", False)],
 )
 def test_iana_svc_name(name, valid):
-    assert policy.valid_port_name(name) is valid
+    assert parity_rules.valid_port_name(name) is valid
 
 
 def test_service_target_port_name_is_checked():
