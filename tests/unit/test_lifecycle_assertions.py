@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from webstack.cluster.inspect import HOOK, Snapshot
+from webstack.cluster.release_state import HOOK, Snapshot
 from webstack.lifecycle import assertions as a
 
 WEB = "Deployment/web"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from webstack.cluster.inspect import HOOK, Snapshot
+from webstack.cluster.release_state import HOOK, Snapshot
 
 
 def checksums(template: Mapping[str, Any]) -> dict[str, str]:

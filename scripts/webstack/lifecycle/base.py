@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from webstack.cluster import Cluster
-from webstack.cluster import inspect as kinspect
+from webstack.cluster import Cluster, release_state
 from webstack.cluster.kube import Kube
 from webstack.cluster.scenario import Scenario
 from webstack.errors import ClusterError, WebstackError
@@ -46,7 +45,7 @@ class LifecycleBase:
     kube: Kube | None = None
     namespaces: list[str] = field(default_factory=list)  # the ones we created, deleted at the end
     blocked: str = ""
-    snaps: dict[str, kinspect.Snapshot] = field(default_factory=dict)
+    snaps: dict[str, release_state.Snapshot] = field(default_factory=dict)
     values: dict[int, dict[str, Any]] = field(default_factory=dict)
     secret_names: list[str] = field(default_factory=list)
     app_version: str = ""
@@ -133,5 +132,5 @@ class LifecycleBase:
 
         return run_sync(go())
 
-    def snapshot(self) -> kinspect.Snapshot:
-        return kinspect.snapshot(self.k, self.namespace, self.secret_names)
+    def snapshot(self) -> release_state.Snapshot:
+        return release_state.snapshot(self.k, self.namespace, self.secret_names)

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from webstack import versioning
-from webstack.cluster import inspect as kinspect
+from webstack.cluster import release_state
 from webstack.cluster.kube import connect, create_namespace, delete_namespaces
 from webstack.cluster.scenario import merge
 from webstack.lifecycle import assertions
@@ -48,7 +48,7 @@ class Lifecycle(ContainerSteps):
 
     def do_install(self) -> str:
         sc = self.scenario
-        self.preexisting = set(kinspect.inventory(self.k, self.namespace))
+        self.preexisting = set(release_state.inventory(self.k, self.namespace))
         try:
             self.installed = True  # from here on the release may exist, even if the install fails
             rev = self.upgrade(sc.chart, sc.install, timeout=sc.timeout)
@@ -76,7 +76,7 @@ class Lifecycle(ContainerSteps):
         out = (res.stdout + res.stderr).strip()
         if res.returncode != 0:
             raise Failed(
-                f"helm test failed: {first_lines(out)}\n{kinspect.diagnose(self.k, self.namespace)}"
+                f"helm test failed: {first_lines(out)}\n{release_state.diagnose(self.k, self.namespace)}"
             )
         suites, problems = assertions.helm_test_outcome(out)
         if problems:
@@ -85,7 +85,7 @@ class Lifecycle(ContainerSteps):
 
     def assert_healthy(self) -> str:
         """Workloads available, Services backed, hook Jobs Succeeded, Secrets present, PVCs Bound."""
-        problems = kinspect.not_ready(self.k, self.namespace) + kinspect.services_without_endpoints(
+        problems = release_state.not_ready(self.k, self.namespace) + release_state.services_without_endpoints(
             self.k, self.namespace
         )
         rev = self.revision()
@@ -100,7 +100,7 @@ class Lifecycle(ContainerSteps):
                 problems.append(f"Secret/{name}: missing")
             elif not sec.data or any(not v for v in sec.data.values()):
                 problems.append(f"Secret/{name}: has an empty key")
-        inv = kinspect.inventory(self.k, self.namespace)
+        inv = release_state.inventory(self.k, self.namespace)
         count = {
             kind: sum(1 for k in inv if k.startswith(kind + "/"))
             for kind in ("Deployment", "StatefulSet", "DaemonSet", "Service", "PersistentVolumeClaim")
@@ -145,7 +145,7 @@ class Lifecycle(ContainerSteps):
     def helm_failed(self, what: str, exc: BaseException) -> Failed:
         """helm's own words, then why the release's objects are not ready."""
         return Failed(f"{what} failed: {first_lines(helm_message(exc))}\n"
-                      f"{kinspect.diagnose(self.k, self.namespace)}")
+                      f"{release_state.diagnose(self.k, self.namespace)}")
 
     def do_assert_upgrade(self) -> str:
         before, after = self.snaps["install"], self.snapshot()
@@ -156,7 +156,7 @@ class Lifecycle(ContainerSteps):
             new_version=self.new_version if self.scenario.bump_app_version else None,
             config_changed=bool(self.scenario.upgrade_values),
         )
-        problems += kinspect.not_ready(self.k, self.namespace)
+        problems += release_state.not_ready(self.k, self.namespace)
         if problems:
             raise Failed("; ".join(problems))
         return (
@@ -185,7 +185,7 @@ class Lifecycle(ContainerSteps):
         first, now = self.snaps["install"], self.snapshot()
         self.snaps["rollback"] = now
         problems = assertions.rollback_problems(first, now)
-        problems += kinspect.not_ready(self.k, self.namespace)
+        problems += release_state.not_ready(self.k, self.namespace)
         if problems:
             raise Failed("; ".join(problems))
         return (
@@ -246,16 +246,16 @@ class Lifecycle(ContainerSteps):
         except Exception as exc:
             raise Failed(
                 f"installing the chart at {self.base_ref} failed: {first_lines(helm_message(exc))}\n"
-                f"{kinspect.diagnose(self.k, ns)}"
+                f"{release_state.diagnose(self.k, ns)}"
             ) from exc
         try:
             rev = self.upgrade(sc.chart, sc.install, timeout=sc.timeout, namespace=ns, release=release)
         except Exception as exc:
             raise Failed(
                 f"upgrading from {self.base_ref} to the working tree failed: "
-                f"{first_lines(helm_message(exc))}\n{kinspect.diagnose(self.k, ns)}"
+                f"{first_lines(helm_message(exc))}\n{release_state.diagnose(self.k, ns)}"
             ) from exc
-        problems = kinspect.not_ready(self.k, ns) + kinspect.services_without_endpoints(self.k, ns)
+        problems = release_state.not_ready(self.k, ns) + release_state.services_without_endpoints(self.k, ns)
         if problems:
             raise Failed("; ".join(problems))
         old = yaml.safe_load((base / "Chart.yaml").read_text())["version"]
@@ -266,7 +266,7 @@ class Lifecycle(ContainerSteps):
 
     def do_uninstall(self) -> str:
         manifest = list(run_sync(self.revision().resources()))
-        kept = kinspect.kept_on_purpose(o for o in manifest if o)
+        kept = release_state.kept_on_purpose(o for o in manifest if o)
         try:
             run_sync(
                 self.helm().uninstall_release(
@@ -279,7 +279,7 @@ class Lifecycle(ContainerSteps):
         # containers take their grace period to stop: wait for them before judging what is left.
         deadline = time.monotonic() + POD_GONE_TIMEOUT
         while True:
-            left = kinspect.inventory(self.k, self.namespace)
+            left = release_state.inventory(self.k, self.namespace)
             unexpected = assertions.leftovers(left, kept, self.preexisting)
             if not any(k.startswith("Pod/") for k in unexpected) or time.monotonic() > deadline:
                 break
