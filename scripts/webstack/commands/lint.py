@@ -8,7 +8,7 @@ import argparse
 import os
 from pathlib import Path
 
-from webstack.commands.check import add_chart_options, add_report_options, check_output, emit, summarize
+from webstack.commands.options import add_chart_options, add_report_options, check_output, emit, summarize
 from webstack.paths import CHART_DIR
 
 

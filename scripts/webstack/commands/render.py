@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from webstack.commands.check import add_chart_options
+from webstack.commands.options import add_chart_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:

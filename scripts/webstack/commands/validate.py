@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from webstack.commands.check import add_report_options, check_output, emit, summarize
+from webstack.commands.options import add_report_options, check_output, emit, summarize
 
 
 def register(sub: argparse._SubParsersAction) -> None:
