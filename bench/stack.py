@@ -65,7 +65,7 @@ def run() -> None:
     from rich.table import Table
 
     from webstack.stack import running
-    from webstack.stack_ops import peak_rss_kb
+    from webstack.stack.ops import peak_rss_kb
 
     if not shutil.which("wrk"):
         raise RuntimeError("wrk is not installed: `make setup` (apt-get install wrk)")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from webstack import smoke_http, stack_ops
+from webstack import smoke_http
 from webstack.stack import Stack
-from webstack.stack_proc import children
+from webstack.stack import ops as stack_ops
+from webstack.stack.proc import children
 
 pytestmark = pytest.mark.stack
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from webstack import stack_nginx
+from webstack import nginx_conf
 from webstack.errors import InputError, WebstackError
 from webstack.manifests import Manifest
-from webstack.stack_db import mysqld_options
-from webstack.stack_spec import Render, SpecError, StackSpec, nest, render
+from webstack.stack import nginx as stack_nginx
+from webstack.stack.db import mysqld_options
+from webstack.stack.spec import Render, SpecError, StackSpec, nest, render
 
 pytestmark = pytest.mark.stack
 
@@ -104,7 +105,7 @@ def test_nest_builds_values_and_refuses_conflicts():
 
 
 def test_mysqld_options_keep_the_chart_settings_and_leave_runner_paths():
-    from webstack.stack_spec import Container
+    from webstack.stack.spec import Container
 
     cnf = b"[mysqld]\nport = 3306\ndatadir=/var/lib/mysql\nmax_connections = 5\nskip-name-resolve\n" \
           b"# comment\n[client]\ndefault-character-set = utf8mb4\n"
@@ -144,7 +145,7 @@ def test_rewrite_moves_paths_and_listens_only():
     assert "client_max_body_size 2m;" in out
     assert any("dropped IPv6" in c for c in changes)
     assert stack_nginx.listen_ports(CONF) == [8080, 8081]
-    assert stack_nginx.body_limit(CONF) == 2 * 1024 * 1024
+    assert nginx_conf.body_limit(CONF) == 2 * 1024 * 1024
     assert set(stack_nginx.state_paths(out)) == {"/state/fs/tmp", "/state/error_log",
                                                  "/state/fs/tmp/client_temp"}
 

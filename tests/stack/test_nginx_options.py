@@ -16,7 +16,7 @@ import requests
 from webstack.paths import CHART_DIR
 from webstack.servers import wait_until
 from webstack.stack import Stack, new_root
-from webstack.stack_proc import StackError
+from webstack.stack.proc import StackError
 
 pytestmark = pytest.mark.stack
 
@@ -94,7 +94,7 @@ def test_rate_limit_per_real_client_not_on_health(tuned: Stack) -> None:
 
 def test_defaults_leave_every_option_off() -> None:
     """Safe defaults: no real-IP trust, no rate limit, no snippet in the default render."""
-    from webstack.stack_spec import render
+    from webstack.stack.spec import render
 
     [cm] = [m for m in render() if m.kind == "ConfigMap" and "nginx.conf" in (m.doc.get("data") or {})]
     conf = cm.doc["data"]["nginx.conf"]

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 import requests
 
-from webstack import smoke_http, stack_ops
+from webstack import smoke_http
 from webstack.paths import APP_DIR
 from webstack.stack import Stack
-from webstack.stack_proc import children
+from webstack.stack import ops as stack_ops
+from webstack.stack.proc import children
 
 pytestmark = pytest.mark.stack
 CURRENT = (APP_DIR / "VERSION").read_text().strip()

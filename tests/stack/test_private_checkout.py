@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from webstack import stack_proc
+from webstack.stack import proc as stack_proc
 
 READ_AS_APP_USER = (
     "import importlib.util, pathlib; spec = importlib.util.find_spec('webstack_app'); "

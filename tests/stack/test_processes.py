@@ -10,9 +10,9 @@ import pytest
 import requests
 import testinfra
 
-from webstack import stack_nginx
+from webstack import nginx_conf
 from webstack.stack import NGINX_CONF, Stack
-from webstack.stack_proc import children, run_as
+from webstack.stack.proc import children, run_as
 
 pytestmark = pytest.mark.stack
 host = testinfra.get_host("local://")
@@ -137,4 +137,4 @@ def test_mariadb_runs_with_the_rendered_my_cnf_and_init_scripts(stack: Stack):
 
 def test_body_limit_comes_from_the_rendered_configuration(stack: Stack):
     assert stack.nginx_conf
-    assert stack_nginx.body_limit(stack.nginx_conf.read_text()) == 1024 * 1024
+    assert nginx_conf.body_limit(stack.nginx_conf.read_text()) == 1024 * 1024

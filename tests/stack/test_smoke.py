@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webstack import smoke_http, stack_nginx
+from webstack import nginx_conf, smoke_http
 from webstack.paths import APP_DIR
 from webstack.stack import Stack
 
@@ -14,7 +14,7 @@ CHECKS = [name for name, _ in smoke_http.default_checks(1)]
 
 def _checks(stack: Stack) -> dict[str, smoke_http.Check]:
     assert stack.nginx_conf is not None
-    limit = stack_nginx.body_limit(stack.nginx_conf.read_text())
+    limit = nginx_conf.body_limit(stack.nginx_conf.read_text())
     assert limit, "the rendered nginx.conf sets no client_max_body_size"
     return dict(smoke_http.default_checks(limit, (APP_DIR / "VERSION").read_text().strip()))
 

@@ -1,6 +1,6 @@
 """The rendered nginx.conf, run by the real nginx on loopback in front of a recording upstream:
 request IDs, forwarded headers, security headers, gzip, body limit, health and stub_status behave as
-the chart promises. The file is changed only where the stack tier changes it (webstack.stack_nginx).
+the chart promises. The file is changed only where the stack tier changes it (webstack.stack.nginx).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
-from webstack import helm, stack_nginx
+from webstack import helm
 from webstack.paths import CHART_DIR
 from webstack.render import RELEASE
 from webstack.servers import LOOPBACK, free_port, port_open, service_tempdir, start_process, wait_until
+from webstack.stack import nginx as stack_nginx
 
 pytestmark = pytest.mark.static
 

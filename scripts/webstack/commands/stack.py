@@ -52,7 +52,7 @@ def _up(args: argparse.Namespace, state: Path) -> int:
     import sys
     import threading
 
-    from webstack import outputs, report, smoke_http, stack_nginx, values
+    from webstack import nginx_conf, outputs, report, smoke_http, values
     from webstack.errors import InputError
     from webstack.servers import log_tail
     from webstack.stack import Stack, StackError, new_root, write_state
@@ -76,7 +76,7 @@ def _up(args: argparse.Namespace, state: Path) -> int:
         print("Ctrl-C or `webstack stack down` stops it.", flush=True)
         if args.smoke:
             assert stack.spec and stack.nginx_conf
-            limit = stack_nginx.body_limit(stack.nginx_conf.read_text()) or 1024 * 1024
+            limit = nginx_conf.body_limit(stack.nginx_conf.read_text()) or 1024 * 1024
             steps = smoke_http.run_checks(stack.base_url, smoke_http.default_checks(limit))
             report.steps_text(steps, title="stack smoke checks")
             if any(s.result == "failed" for s in steps):

@@ -177,7 +177,7 @@ class ContainerSteps(MonitoringSteps):
 
 def _body_limit(kube: Kube, ns: str) -> int:
     """nginx's client_max_body_size as the chart rendered it (read the way the stack tier reads it)."""
-    from webstack.stack_nginx import body_limit
+    from webstack.nginx_conf import body_limit
 
     for cm in kube.core.list_namespaced_config_map(ns).items:
         for text in (cm.data or {}).values():

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 from webstack.servers import MariaDB
-from webstack.stack_proc import Materialized, StackError
-from webstack.stack_spec import Container, SpecError
+from webstack.stack.proc import Materialized, StackError
+from webstack.stack.spec import Container, SpecError
 
 INITDB_DIR = "/docker-entrypoint-initdb.d"
 # mysqld options the MariaDB runner owns (paths and the listen address); the chart's values for

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from webstack.smoke_http import Probe, ProbeResult
 from webstack.stack import Stack
-from webstack.stack_proc import Materialized, StackError, children, ids, program
-from webstack.stack_spec import Container, StackSpec
+from webstack.stack.proc import Materialized, StackError, children, ids, program
+from webstack.stack.spec import Container, StackSpec
 
 # The backup CronJob and restore Job exist only when enabled; the operations render with both on.
 OPS_SETS: dict[str, object] = {"mysql.backup.enabled": True, "mysql.restore.enabled": True}

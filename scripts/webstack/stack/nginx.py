@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from webstack.errors import InputError
+from webstack.nginx_conf import strip_comments
 
 _LISTEN = re.compile(r"(^|[;{}\s])listen\s+([^;\s]+)([^;]*);", re.MULTILINE)
 _PATH_DIRECTIVES = re.compile(
@@ -36,7 +37,7 @@ _STD_STREAMS = ("/dev/stdout", "/dev/stderr", "/proc/self/fd/1", "/proc/self/fd/
 def listen_ports(conf: str) -> list[int]:
     """The ports `listen` directives name (IPv4 or bare ports), in order, without repeats."""
     ports: list[int] = []
-    for m in _LISTEN.finditer(_strip_comments(conf)):
+    for m in _LISTEN.finditer(strip_comments(conf)):
         addr = m.group(2)
         if addr.startswith("["):
             continue
@@ -44,10 +45,6 @@ def listen_ports(conf: str) -> list[int]:
         if port is not None and port not in ports:
             ports.append(port)
     return ports
-
-
-def _strip_comments(conf: str) -> str:
-    return re.sub(r"(^|(?<=\s))#[^\n]*", "", conf)
 
 
 def rewrite(conf: str, where: str, host_path: Callable[[str], str | None], state_dir: str,
@@ -58,7 +55,7 @@ def rewrite(conf: str, where: str, host_path: Callable[[str], str | None], state
     the path is not under a mount); state_dir receives pid/temp/log files the image kept elsewhere.
     """
     changes: list[str] = []
-    conf = _strip_comments(conf)
+    conf = strip_comments(conf)
 
     def listen(m: re.Match[str]) -> str:
         lead, addr, rest = m.group(1), m.group(2), m.group(3)
@@ -110,12 +107,3 @@ def state_paths(conf: str) -> list[str]:
             continue
         out.append(path if name.endswith("_temp_path") else posixpath.dirname(path))
     return out
-
-
-def body_limit(conf: str) -> int | None:
-    """client_max_body_size in bytes (the first one; server blocks rarely differ), None if unset."""
-    m = re.search(r"client_max_body_size\s+(\d+)([kKmMgG]?)\s*;", _strip_comments(conf))
-    if not m:
-        return None
-    scale = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
-    return int(m.group(1)) * scale

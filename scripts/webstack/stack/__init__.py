@@ -31,7 +31,6 @@ from typing import Any
 
 import requests
 
-from webstack import stack_nginx
 from webstack.servers import (
     LOOPBACK,
     MariaDB,
@@ -42,8 +41,9 @@ from webstack.servers import (
     start_process,
     wait_until,
 )
-from webstack.stack_db import init_database, mysqld_options
-from webstack.stack_proc import (
+from webstack.stack import nginx as stack_nginx
+from webstack.stack.db import init_database, mysqld_options
+from webstack.stack.proc import (
     Materialized,
     StackError,
     app_env,
@@ -54,7 +54,7 @@ from webstack.stack_proc import (
     program,
     run_as,
 )
-from webstack.stack_spec import SpecError, StackSpec, render
+from webstack.stack.spec import SpecError, StackSpec, render
 
 # Values the stack sets at render time from the free ports it picked (the stack values file holds
 # the loopback hosts).

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from webstack.errors import WebstackError
 from webstack.paths import APP_DIR
-from webstack.stack_spec import Container
+from webstack.stack.spec import Container
 
 
 class StackError(WebstackError):

@@ -21,7 +21,7 @@ from webstack.paths import APP_DIR, CHART_DIR
 
 RELEASE = "webstack"
 NAMESPACE = "webstack"
-STACK_VALUES = Path(__file__).resolve().parent / "data" / "stack-values.yaml"
+STACK_VALUES = Path(__file__).resolve().parents[1] / "data" / "stack-values.yaml"
 NGINX_REPOS = ("/nginx", "/nginx-unprivileged")
 
 
