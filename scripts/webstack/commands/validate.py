@@ -22,18 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def read(path: Path) -> str:
-    from webstack.errors import InputError
+    from webstack.yamlfile import read_text
 
-    if str(path) == "-":
-        return sys.stdin.read()
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise InputError(f"{path}:{line}: not UTF-8 (byte 0x{exc.object[exc.start]:02x}); "
-                         "expected a YAML manifest stream") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    return sys.stdin.read() if str(path) == "-" else read_text(path, "manifest")
 
 
 def run(args: argparse.Namespace) -> int:

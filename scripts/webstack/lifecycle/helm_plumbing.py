@@ -64,5 +64,6 @@ def bumped_chart(chart: Path, dest: Path) -> tuple[Path, str]:
 
 def app_images(chart: Path) -> list[str]:
     """The app image the chart runs (tagged with its appVersion), to load into the cluster."""
-    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
-    return [f"webstack/app:{meta.get('appVersion')}"]
+    from webstack.chart import Chart
+
+    return [f"webstack/app:{Chart.load(chart).app_version}"]

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from webstack import versioning
+from webstack.chart import Chart
 from webstack.cluster import release_state
 from webstack.cluster.kube import connect, create_namespace, delete_namespaces
 from webstack.cluster.scenario import merge
@@ -258,8 +257,7 @@ class Lifecycle(ContainerSteps):
         problems = release_state.not_ready(self.k, ns) + release_state.services_without_endpoints(self.k, ns)
         if problems:
             raise Failed("; ".join(problems))
-        old = yaml.safe_load((base / "Chart.yaml").read_text())["version"]
-        new = yaml.safe_load((sc.chart / "Chart.yaml").read_text())["version"]
+        old, new = Chart.load(base).version, Chart.load(sc.chart).version
         return (
             f"chart {old} at {self.base_ref} -> {new} (working tree): revision {rev.revision} deployed, ready"
         )
