@@ -16,7 +16,7 @@ CHECKS ?= values kubernetes policy references hooks server
 BASE_REF ?=
 ARTIFACTS ?= build/reports
 
-.PHONY: help setup test test-unit test-toolchain test-static test-app test-stack test-cluster test-node images test-distribution package lint render check smoke bench docs clean
+.PHONY: help setup test test-unit test-toolchain test-static test-app test-stack test-cluster test-node images test-distribution package lint render check smoke smoke-matrix bench docs clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -70,8 +70,12 @@ check: setup ## the static gate: values schema, Kubernetes schema, policy, refer
 images: setup ## build the node's images (app from app/Dockerfile, pause, MySQL/nginx stand-ins); cached
 	$(WEBSTACK) images build
 
-smoke: setup ## main job: real local node, install, helm test, HTTP, upgrade, rollback, uninstall, report
-	$(WEBSTACK) smoke --report-dir $(ARTIFACTS)/smoke
+smoke: setup ## main job: real local node (NODES=2: two nodes, drain, node loss), install, helm test, HTTP, upgrade, rollback, uninstall, report
+	$(WEBSTACK) smoke --report-dir $(ARTIFACTS)/smoke $(if $(NODES),--nodes $(NODES))
+
+smoke-matrix: setup ## every ci/*-values.yaml installed at once on kwok (PROVIDER=node, JOBS=N), one row each
+	$(WEBSTACK) smoke --matrix --provider $(or $(PROVIDER),kwok) --report-dir $(ARTIFACTS)/smoke-matrix \
+		$(if $(JOBS),--jobs $(JOBS))
 
 package: setup ## helm package (signed when a key is given) and repository index into dist/
 	$(WEBSTACK) package --output dist
@@ -79,7 +83,7 @@ package: setup ## helm package (signed when a key is given) and repository index
 bench: setup ## benchmarks: tables and ratios (not tests)
 	$(BIN)/python -m bench
 
-docs: setup ## regenerate the chart READMEs' values tables from values.yaml comments
+docs: setup ## regenerate the chart READMEs' values tables and the schemas' shared definitions
 	$(WEBSTACK) docs --write
 
 clean: ## remove the virtualenv and build outputs (the tool cache in ~/.cache/webstack stays)

@@ -1,7 +1,7 @@
 """The chart tests' two batching choices, measured on the real chart.
 
 1. Rendering the values matrix: one `helm template` after another vs webstack.render.render_jobs
-   (all sets at once through pyhelm3's runner), as the chart tests' module fixtures do.
+   (all sets at once, one helm process each), as the chart tests' module fixtures do.
 2. kubeconform: one process per rendered set vs one process for every set (what the chart tests
    do; kubeconform compiles each kind's schema once per process).
 """
@@ -23,14 +23,14 @@ def run() -> None:
     from webstack.checks.kubernetes import kubeconform_schema_location
     from webstack.manifests import dump_stream
     from webstack.paths import CHART_DIR
-    from webstack.render import RELEASE, render_jobs
+    from webstack.render import NAMESPACE, RELEASE, render_jobs
     from webstack.toolchain import TOOLS
     from webstack.values import matrix
 
     sets = matrix(CHART_DIR)
     t = time.monotonic()
     for vs in sets:
-        helm.run(["template", RELEASE, str(CHART_DIR), *(a for f in vs.files for a in ("--values", str(f)))])
+        helm.template(helm.Template(CHART_DIR, RELEASE, NAMESPACE, vs.files))
     sequential = time.monotonic() - t
     t = time.monotonic()
     renders = render_jobs({vs.name: (CHART_DIR, vs) for vs in sets})

@@ -50,7 +50,8 @@ def _big_index(path: Path, name: str, versions: int) -> None:
 
 
 def run() -> None:
-    from webstack import helm, package, registry, release
+    from webstack import helm, package, registry
+    from webstack.checks import release_rules
     from webstack.paths import APP_DIR, CHART_DIR
     from webstack.servers import service_tempdir
 
@@ -65,7 +66,7 @@ def run() -> None:
         key = package.SigningKey(key_name, secring)
         rows: list[tuple[str, float]] = []
         rows.append(("release checks (render + CHANGELOG)",
-                     _median(lambda _: release.findings(CHART_DIR, meta, APP_DIR / "VERSION"))))
+                     _median(lambda _: release_rules.findings(CHART_DIR, meta, APP_DIR / "VERSION"))))
         rows.append(("package unsigned + index",
                      _median(lambda i: package.package(CHART_DIR, tmp / f"u{i}"))))
         rows.append(("package signed + self-verify + index",
@@ -80,7 +81,7 @@ def run() -> None:
         safe = [_renamed(tmp, f"safe{i}", tgz, helm) for i in range(ROUNDS)]
         with registry.local_registry(tmp / "registry") as reg:
             rows.append(("helm push alone",
-                         _median(lambda i: helm.run(["push", str(plain[i]), reg.url, "--plain-http"]))))
+                         _median(lambda i: helm.push(plain[i], reg.url, plain_http=True))))
             rows.append(("webstack push (exists? then push)",
                          _median(lambda i: registry.push(safe[i], reg.url, plain_http=True))))
         base = rows[1][1]
@@ -106,5 +107,5 @@ def _renamed(tmp: Path, new_name: str, tgz: Path, helm) -> Path:
     meta = yaml.safe_load((src / "Chart.yaml").read_text())
     meta["name"] = new_name
     (src / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-    helm.run(["package", str(src), "--destination", str(tmp / "renamed")])
+    helm.package(src, tmp / "renamed")
     return tmp / "renamed" / f"{new_name}-{meta['version']}.tgz"

@@ -4,8 +4,10 @@ Goals (issue 11): warm cluster up < 15 s, the whole real lifecycle < 150 s warm.
 build cached (and the cold figure is the first `webstack images build` on a machine, printed by
 that command), cluster up warm (images cached) twice, install -> all pods Ready, each lifecycle
 step, the zero-downtime probe's figures, and the peak RSS of every node and control-plane
-process (sampled from /proc while the lifecycle runs). The MySQL figures come from the
-MariaDB stand-in image (Debian MariaDB 10.11), not the official MySQL image.
+process (sampled from /proc while the lifecycle runs). Then the lifecycle on two nodes
+(`--nodes 2`): cluster up, the drain's duration and its probe, the node loss's times and probe, and
+the MySQL node's loss. The MySQL figures come from the MariaDB stand-in image (Debian MariaDB
+10.11), not the official MySQL image.
 """
 
 from __future__ import annotations
@@ -118,4 +120,29 @@ def run() -> dict[str, float]:
     if failed:
         raise RuntimeError(f"lifecycle steps failed: {', '.join(failed)}")
     return {"up_warm_s": min(ups), "lifecycle_s": life_s, "kwok_lifecycle_s": kwok_life_s,
-            "peak_rss_mib": rss.peak_kib / 1024}
+            "peak_rss_mib": rss.peak_kib / 1024, **two_nodes()}
+
+
+NODE_STEPS = ("node drained", "node lost", "database node lost")
+
+
+def two_nodes() -> dict[str, float]:
+    """The lifecycle on two nodes: the drain and node-loss steps' figures (in their details)."""
+    started = time.monotonic()
+    steps = {s.name: s for s in smoke(SmokeOptions(provider="node", namespace="bench2", nodes=2))}
+    wall = time.monotonic() - started
+    print(f"two nodes: cluster up {steps['cluster up'].seconds:.1f}s; lifecycle wall clock, up to torn "
+          f"down, {wall:.1f}s")
+    for name in NODE_STEPS:
+        step = steps.get(name)
+        print(f"{name}: " + (f"{step.result} in {step.seconds:.1f}s: {step.detail}" if step else "not run"))
+    failed = [s.name for s in steps.values() if s.result != "passed"]
+    if failed or any(n not in steps for n in NODE_STEPS):
+        raise RuntimeError(f"two-node lifecycle: not passed: {', '.join(failed) or 'node steps missing'}")
+    drained = re.search(r"drained \S+ .*? in ([\d.]+)s", steps["node drained"].detail)
+    elsewhere = re.search(r"Ready elsewhere ([\d.]+)s", steps["node lost"].detail)
+    if not drained or not elsewhere:
+        raise RuntimeError("the node steps' details no longer say the drain's or the loss's time")
+    return {"two_node_up_s": steps["cluster up"].seconds, "two_node_wall_s": wall,
+            "drain_s": float(drained.group(1)), "node_loss_ready_elsewhere_s": float(elsewhere.group(1)),
+            "database_node_lost_step_s": steps["database node lost"].seconds}

@@ -1,7 +1,7 @@
 """Rendered Kubernetes objects that remember the template they came from, and small helpers over them.
 
-helm template prints `---` then `# Source: <chart>/templates/<file>` before each object; pyhelm3's
-parsed output drops those comments, so the raw stream is split here, in the one place that does it.
+helm template prints `---` then `# Source: <chart>/templates/<file>` before each object; a YAML
+parser drops those comments, so the raw stream is split here, in the one place that does it.
 """
 
 from __future__ import annotations

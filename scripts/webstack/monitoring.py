@@ -55,15 +55,12 @@ def render(chart: Path, *, release: str, namespace: str, values: dict[str, Any] 
     import tempfile
 
     from webstack import helm
-    from webstack.cluster.scenario import merge
+    from webstack.values import merge
 
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
         yaml.safe_dump(merge(MONITORING_ON, values or {}), f)
         f.flush()
-        args = ["template", release, str(chart), "--namespace", namespace]
-        for vf in (*values_files, Path(f.name)):
-            args += ["-f", str(vf)]
-        out = helm.run(args).stdout
+        out = helm.template(helm.Template(chart, release, namespace, (*values_files, Path(f.name)))).stdout
     docs = [d for d in yaml.safe_load_all(out) if isinstance(d, dict)]
     return from_manifests(docs)
 

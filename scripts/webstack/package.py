@@ -173,7 +173,7 @@ def package(chart_dir: Path, output: Path, *, key: SigningKey | None = None, bas
         shutil.copytree(chart_dir, src, symlinks=True, ignore=shutil.ignore_patterns("tmpcharts"))
         if meta.get("dependencies"):
             try:
-                helm.run(["dependency", "build", str(src)])
+                helm.dependency_build(src)
             except HelmError as exc:  # name the user's chart, not the staging copy
                 raise HelmError(str(exc).replace(str(src), str(chart_dir))) from exc
             _drop_archived_copies(src)
@@ -181,13 +181,9 @@ def package(chart_dir: Path, output: Path, *, key: SigningKey | None = None, bas
             raise ReleaseRulesBroken([dataclasses.replace(f, file=f.file.replace(str(src), str(chart_dir)))
                                       for f in found])
         pkg_dir = staging / "pkg"
-        args = ["package", str(src), "--destination", str(pkg_dir)]
-        if key:
-            args += ["--sign", "--key", key.name, "--keyring", str(key.keyring)]
-            if key.passphrase_file:
-                args += ["--passphrase-file", str(key.passphrase_file)]
+        sign = helm.Signature(key.name, key.keyring, key.passphrase_file) if key else None
         try:
-            helm.run(args)
+            helm.package(src, pkg_dir, sign=sign)
         except HelmError as exc:
             exc = HelmError(str(exc).replace(str(src), str(chart_dir)))
             raise (_translate_sign_error(exc, key) if key else exc) from exc
@@ -204,12 +200,7 @@ def package(chart_dir: Path, output: Path, *, key: SigningKey | None = None, bas
                 if old.name != tgz.name:
                     _link_or_copy(old, repo / old.name)
         _link_or_copy(tgz, repo / tgz.name)
-        index_args = ["repo", "index", str(repo)]
-        if url:
-            index_args += ["--url", url]
-        if merge:
-            index_args += ["--merge", str(merge)]
-        helm.run(index_args)
+        helm.repo_index(repo, url=url, merge=merge)
 
         outputs.open_dir(output)
         os.replace(tgz, output / tgz.name)
@@ -231,7 +222,7 @@ def verify(tgz: Path, keyring: Path) -> str:
     if not keyring.is_file():
         raise InputError(f"keyring {keyring} does not exist: export the publisher's public key with "
                          f"`gpg --export NAME > {keyring}`")
-    res = helm.run(["verify", str(tgz), "--keyring", str(keyring)], check=False)
+    res = helm.verify(tgz, keyring)
     said = (res.stderr or res.stdout).strip()
     if res.returncode == 0:
         signer = next((ln.split(":", 1)[1].strip() for ln in res.stdout.splitlines()

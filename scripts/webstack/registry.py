@@ -43,20 +43,16 @@ def check_ref(url: str) -> str:
 def package_metadata(tgz: Path) -> dict[str, str]:
     if not tgz.is_file():
         raise InputError(f"package {tgz} does not exist")
-    meta = yaml.safe_load(helm.run(["show", "chart", str(tgz)]).stdout)
+    meta = yaml.safe_load(helm.show_chart(tgz).stdout)
     if not isinstance(meta, dict) or "name" not in meta or "version" not in meta:
         raise InputError(f"{tgz}: not a Helm chart package (no name/version in its Chart.yaml)")
     return meta
 
 
-def _tls_args(plain_http: bool) -> list[str]:
-    return ["--plain-http"] if plain_http else []
-
-
 def exists(registry: str, name: str, version: str, *, plain_http: bool = False) -> bool:
     """Whether name:version is already in the registry; an unreachable registry is an error, not 'no'."""
-    res = helm.run(["show", "chart", f"{check_ref(registry)}/{name}", "--version", version,
-                    *_tls_args(plain_http)], check=False)
+    ref = f"{check_ref(registry)}/{name}"
+    res = helm.show_chart(ref, version=version, plain_http=plain_http, check=False)
     if res.returncode == 0:
         return True
     said = (res.stderr or res.stdout).strip()
@@ -80,7 +76,7 @@ def push(tgz: Path, registry: str, *, plain_http: bool = False, force: bool = Fa
     if already and not force:
         raise RegistryError(f"{ref} already exists; registries overwrite tags silently, so the push is "
                             "refused. Bump the chart version (or pass --force to replace it).")
-    res = helm.run(["push", str(tgz), registry, *_tls_args(plain_http)])
+    res = helm.push(tgz, registry, plain_http=plain_http)
     digest = next((ln.split(":", 1)[1].strip() for ln in (res.stdout + res.stderr).splitlines()
                    if ln.startswith("Digest:")), "")
     return Pushed(ref, digest, already, tgz.with_name(tgz.name + ".prov").is_file())

@@ -1,12 +1,10 @@
-"""Render the chart once per values set, concurrently, through pyhelm3's command runner.
+"""Render the chart once per values set, concurrently (webstack.helm.template_many).
 
-pyhelm3's template() parses the YAML and drops helm's `# Source:` comments, so the raw runner of the
-same Command is used and manifests.parse_stream keeps the source of every object.
+helm's `# Source:` comments are kept, so manifests.parse_stream knows the template of every object.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,28 +28,6 @@ def ensure_chart(chart_dir: Path) -> None:
     Chart.load(chart_dir)  # a missing or broken chart: InputError naming the file and line
 
 
-def _args(chart_dir: Path, vs: ValuesSet, release: str, namespace: str) -> list[str]:
-    args = ["template", release, str(chart_dir), "--namespace", namespace]
-    for f in vs.files:
-        args += ["--values", str(f)]
-    return args
-
-
-async def _render_one(command, chart_dir: Path, vs: ValuesSet, release: str, namespace: str) -> Render:
-    from pyhelm3 import errors as pyhelm_errors
-
-    try:
-        out = await command.run(_args(chart_dir, vs, release, namespace))
-    except pyhelm_errors.Error as exc:
-        # helm's own words name the template file and line, `template: webstack/templates/x.yaml:3:5: ...`
-        msg = exc.stderr.decode(errors="replace").strip()
-        raise HelmError(
-            f"rendering {chart_dir} with values set {vs.name!r} "
-            f"({', '.join(map(str, vs.files)) or 'chart defaults'}) failed:\n{msg}"
-        ) from exc
-    return Render(vs, parse_stream(out.decode()))
-
-
 def render_jobs(
     jobs: dict[str, tuple[Path, ValuesSet]], *, release: str = RELEASE, namespace: str = NAMESPACE
 ) -> dict[str, Render]:
@@ -60,14 +36,16 @@ def render_jobs(
         ensure_chart(chart_dir)
         for f in vs.files:
             values.load(f)  # missing, a folder, not UTF-8, bad YAML: InputError naming file and line
-    command = helm.client()._command  # the raw runner: keeps `# Source:` lines
-
-    async def go() -> list[Render]:
-        return await asyncio.gather(
-            *(_render_one(command, c, vs, release, namespace) for c, vs in jobs.values())
-        )
-
-    return dict(zip(jobs, asyncio.run(go()), strict=True))
+    calls = [helm.Template(c, release, namespace, vs.files) for c, vs in jobs.values()]
+    renders: dict[str, Render] = {}
+    for label, (chart_dir, vs), res in zip(jobs, jobs.values(), helm.template_many(calls), strict=True):
+        if res.returncode != 0:  # helm's own words name the template file and line
+            raise HelmError(
+                f"rendering {chart_dir} with values set {vs.name!r} "
+                f"({', '.join(map(str, vs.files)) or 'chart defaults'}) failed:\n{res.stderr.strip()}"
+            )
+        renders[label] = Render(vs, parse_stream(res.stdout))
+    return renders
 
 
 def render_all(chart_dir: Path, sets: list[ValuesSet], **kw: str) -> dict[str, Render]:

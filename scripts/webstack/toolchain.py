@@ -1,5 +1,5 @@
-"""Provision the pinned toolchain: Go-built tools cached per version, the apt packages tests need, and
-the pinned CRD schemas of the static gate (webstack.checks.crds).
+"""The pinned toolchain: Go-built tools cached per version and the apt packages tests need
+(`webstack setup`, in webstack.commands.setup, provisions them with the static gate's CRD schemas).
 
 Every Go tool is built once into <cache>/tools/<name>/<version>/bin and reused; a second run finds
 everything in place and does nothing. Builds land in a temporary folder that is renamed into place
@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,6 +151,14 @@ TOOLS: dict[str, GoTool] = {
             ldflags=f"-X github.com/prometheus/common/version.Version={PROMETHEUS_RELEASE}",
             why="`promtool test rules` on the chart's alerts; Prometheus on the real node",
         ),
+        # NetworkPolicy enforcement on the real node (issue 16). v2.1.0 is the only version served
+        # here and has reported security flaws: acceptable for a local test enforcer that ships nowhere.
+        GoTool(
+            "kube-router", "v2.1.0", ("kube-router",),
+            ("github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v2.1.0",),
+            ldflags="-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v2.1.0",
+            why="enforces NetworkPolicy on the real node (firewall only; local test use, known CVEs)",
+        ),
     )
 }
 
@@ -178,6 +185,7 @@ APT_PACKAGES: dict[str, str] = {
     "conntrack": "conntrack",
     "socat": "socat",
     "iproute2": "ip",
+    "ipset": "ipset",  # kube-router's NetworkPolicy enforcement (ipset + iptables set match)
     # `webstack images build`: local images without a registry (buildah storage in the cache).
     "buildah": "buildah",
     "mmdebstrap": "mmdebstrap",
@@ -316,54 +324,3 @@ def install_apt(packages: list[str]) -> None:
     finally:
         if placed:
             policy.unlink(missing_ok=True)
-
-
-def link_into(bin_dir: Path, tools: Iterable[GoTool]) -> None:
-    """Symlink the cached binaries into the virtualenv's bin, so Make targets and ct find them on PATH."""
-    for tool in tools:
-        for b in tool.binaries:
-            link = bin_dir / b
-            target = tool.binary(b)
-            if link.is_symlink() and link.resolve() == target.resolve():
-                continue
-            link.unlink(missing_ok=True)
-            link.symlink_to(target)
-
-
-def setup(names: Iterable[str] | None = None, apt: bool = True, venv_bin: Path | None = None) -> int:
-    """Provision everything; returns the number of things that had to be done (0 = nothing to do)."""
-    from webstack import helm  # late: helm imports this module
-
-    started = time.monotonic()
-    work = 0
-    if apt and (missing := missing_apt_packages()):
-        install_apt(missing)
-        work += len(missing)
-    wanted = [TOOLS[n] for n in (names or TOOLS)]
-    todo = [t for t in wanted if not t.installed()]
-    if "helm" in [t.name for t in todo] and (external := helm.helm4_on_path()):
-        _say(f"using Helm 4 found on PATH: {external}")
-        todo = [t for t in todo if t.name != "helm"]
-        wanted = [t for t in wanted if t.name != "helm"]
-    if todo:
-        go = go_binary()
-        for i, tool in enumerate(todo, 1):
-            _say(f"[{i}/{len(todo)}] building {tool.name} {tool.version} ({tool.why}); cached afterwards")
-            build(tool, go)
-            work += 1
-    if names is None:
-        # Custom resource schemas (ServiceMonitor, HTTPRoute) for the static gate: fetched here so that
-        # checks and tests never download.
-        from webstack.checks import crds
-
-        work += crds.ensure()
-    link_into(venv_bin or Path(sys.prefix) / "bin", [t for t in wanted if t.installed()])
-    elapsed = time.monotonic() - started
-    # Resolve helm the way every command will, so a wrong helm fails here, not mid-test.
-    using = f"; helm {helm.reported_version(helm.binary())}" if "helm" in (names or TOOLS) else ""
-    if work == 0:
-        _say(f"nothing to do: {len(wanted)} tools cached under {cache_dir() / 'tools'}, "
-             f"apt packages present{using} ({elapsed:.1f}s)")
-    else:
-        _say(f"done: {work} step(s) in {elapsed:.0f}s{using}")
-    return work

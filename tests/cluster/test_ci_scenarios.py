@@ -9,7 +9,6 @@ lifecycle's own (webstack.lifecycle.Lifecycle); a new ci file is covered by bein
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import secrets
@@ -232,8 +231,8 @@ def test_ci_values_install_pass_helm_test_and_uninstall(
 
     def check_release() -> str:
         rev = life.revision()
-        seen["status"] = rev.status.value
-        seen["hooks"] = {h.name: h.phase.value for h in asyncio.run(rev.hooks()) if h.kind == "Job"}
+        seen["status"] = rev.status
+        seen["hooks"] = {h.name: h.phase for h in rev.hooks() if h.kind == "Job"}
         live = [f"Deployment/{d.metadata.name}" for d in kube.apps.list_namespaced_deployment(ns).items]
         live += [f"StatefulSet/{s.metadata.name}" for s in kube.apps.list_namespaced_stateful_set(ns).items]
         seen["workloads"] = sorted(live)

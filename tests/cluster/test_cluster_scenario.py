@@ -53,8 +53,7 @@ def test_missing_scenario_file(tmp_path: Path) -> None:
         scen.load(tmp_path / "nope.yaml")
 
 
-def test_merge_and_version_bump(tmp_path: Path) -> None:
-    assert scen.merge({"a": {"b": 1, "c": 2}, "d": 1}, {"a": {"b": 3}}) == {"a": {"b": 3, "c": 2}, "d": 1}
+def test_version_bump(tmp_path: Path) -> None:
     assert bump_patch("1.0.9") == "1.0.10" and bump_patch("2.1.0-rc.1") == "2.1.1-rc.1"
     out, version = bumped_chart(FIXTURES / "chart", tmp_path)
     assert version == "1.0.1" and "version: 0.1.1" in (out / "Chart.yaml").read_text()

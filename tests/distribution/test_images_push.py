@@ -16,7 +16,7 @@ import pytest
 import requests
 import yaml
 
-from webstack import release
+from webstack.checks import release_rules
 from webstack.images import record
 from webstack.paths import APP_DIR
 from webstack.servers import LOOPBACK
@@ -105,7 +105,7 @@ def _chart_copy(real_chart: Path, tmp_path: Path, image: dict) -> Path:
     values["flask"]["image"] = image
     (copy / "values.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
     meta = yaml.safe_load((copy / "Chart.yaml").read_text())
-    images = release.expected_annotations(copy)["artifacthub.io/images"]
+    images = release_rules.expected_annotations(copy)["artifacthub.io/images"]
     meta["annotations"]["artifacthub.io/images"] = yaml.safe_dump(images, sort_keys=False)
     (copy / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     return copy
@@ -120,7 +120,7 @@ def test_release_rules_hold_the_chart_image_against_the_record(cli, pushed, real
     res = cli("package", "--output", tmp_path / "out-default", *common)
     assert res.rc == 1, res.err
     assert "app-image-published" in res.err and "not packaged: 1 release rule(s) broken" in res.err
-    (found,) = release.published_image_findings(real_chart, rec, record.load(rec))
+    (found,) = release_rules.published_image_findings(real_chart, rec, record.load(rec))
     assert f"webstack/app:{VERSION} is not in {rec}" in found.message
     assert not (tmp_path / "out-default" / f"webstack-{VERSION}.tgz").exists()
 
@@ -134,7 +134,7 @@ def test_release_rules_hold_the_chart_image_against_the_record(cli, pushed, real
     bad = _chart_copy(real_chart, tmp_path / "bad", {"registry": registry, "digest": wrong})
     res = cli("package", "--chart", bad, "--output", tmp_path / "out-bad", *common)
     assert res.rc == 1 and "app-image-published" in res.err
-    (found,) = release.published_image_findings(bad, rec, record.load(rec))
+    (found,) = release_rules.published_image_findings(bad, rec, record.load(rec))
     assert "pins a different digest" in found.message and wrong in found.message
     pinned = _chart_copy(real_chart, tmp_path / "pinned", {"registry": registry, "digest": digest})
     assert cli("package", "--chart", pinned, "--output", tmp_path / "out-pinned", *common).rc == 0

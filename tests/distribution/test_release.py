@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from webstack import changelog, release
+from webstack import changelog
 from webstack.chart import Chart
+from webstack.checks import release_rules
 from webstack.errors import InputError
 from webstack.paths import APP_DIR, CHART_DIR, SUBCHARTS
 
@@ -18,7 +19,7 @@ def chart_meta(chart: Path) -> dict:
 
 
 def _rules(chart: Path, app_version: Path | None = None) -> list[str]:
-    return [f.rule for f in release.findings(chart, chart_meta(chart), app_version)]
+    return [f.rule for f in release_rules.findings(chart, chart_meta(chart), app_version)]
 
 
 def _edit_chart(chart: Path, edit) -> None:
@@ -32,7 +33,7 @@ def _edit_chart(chart: Path, edit) -> None:
 
 def test_real_chart_meets_every_release_rule(real_chart):
     chart = real_chart
-    assert release.findings(chart, chart_meta(chart), APP_DIR / "VERSION") == []
+    assert release_rules.findings(chart, chart_meta(chart), APP_DIR / "VERSION") == []
 
 
 def test_real_chart_app_version_equals_app_version_file(real_chart):
@@ -69,7 +70,7 @@ def test_real_chart_images_annotation_matches_values_defaults(real_chart):
     listed = sorted(i["image"] for i in yaml.safe_load(meta["annotations"]["artifacthub.io/images"]))
     from_values = sorted({_default_image(chart, sub) for sub in SUBCHARTS})
     assert listed == from_values
-    assert listed == release.rendered_images(chart)  # and that is what the chart really runs
+    assert listed == release_rules.rendered_images(chart)  # and that is what the chart really runs
 
 
 def test_real_chart_packages_signed_and_verifies(cli, gpg_key, real_chart, tmp_path):
@@ -100,7 +101,7 @@ def test_fixture_chart_meets_every_release_rule(demo_chart, app_version):
 def test_app_version_mismatch_is_found(demo_chart, tmp_path):
     other = tmp_path / "OTHER_VERSION"
     other.write_text("2.0.0\n")
-    findings = release.findings(demo_chart, chart_meta(demo_chart), other)
+    findings = release_rules.findings(demo_chart, chart_meta(demo_chart), other)
     assert [f.rule for f in findings] == ["CHART-APP-VERSION"]
     assert findings[0].message == 'appVersion "1.0.0" differs from the app\'s VERSION "2.0.0"'
 
@@ -121,7 +122,7 @@ def test_images_annotation_not_matching_defaults_is_found(demo_chart, app_versio
     (demo_chart / "charts" / "web" / "values.yaml").write_text(values.replace('"1.37"', '"1.38"'))
     umbrella = (demo_chart / "values.yaml").read_text()
     (demo_chart / "values.yaml").write_text(umbrella.replace('"1.37"', '"1.38"'))
-    findings = release.findings(demo_chart, chart_meta(demo_chart), app_version)
+    findings = release_rules.findings(demo_chart, chart_meta(demo_chart), app_version)
     assert [f.rule for f in findings] == ["artifacthub-images"]
     assert "busybox:1.38" in findings[0].message
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webstack import smoke_http
+from webstack import http_checks
 from webstack.stack import Stack
 from webstack.stack import ops as stack_ops
 from webstack.stack.proc import children
@@ -20,15 +20,15 @@ def _pids(stack: Stack) -> tuple[int, list[int], int, list[int]]:
 
 def test_database_outage_and_recovery_without_restarts(own_stack: Stack):
     s = own_stack
-    smoke_http.check_crud(s.base_url)
+    http_checks.check_crud(s.base_url)
     before = _pids(s)
 
     stack_ops.db_stop(s)
-    detail = smoke_http.check_db_down(s.base_url)  # liveness 200, readiness 503, clean 5xx answers
+    detail = http_checks.check_db_down(s.base_url)  # liveness 200, readiness 503, clean 5xx answers
     assert "/readyz 503" in detail
 
     stack_ops.db_start(s)
-    smoke_http.wait_ready(s.base_url, timeout=60)
-    smoke_http.check_crud(s.base_url)
-    smoke_http.check_html_page(s.base_url)
+    http_checks.wait_ready(s.base_url, timeout=60)
+    http_checks.check_crud(s.base_url)
+    http_checks.check_html_page(s.base_url)
     assert _pids(s) == before, "nginx or gunicorn (master or workers) restarted to recover"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from webstack import smoke_http
+from webstack import http_checks
 from webstack.paths import APP_DIR
 from webstack.stack import Stack
 from webstack.stack import ops as stack_ops
@@ -46,15 +46,15 @@ def test_upgrade_and_downgrade_under_probe_lose_no_request(own_stack: Stack):
     up = stack_ops.upgrade_under_probe(s, "1.0.1-stack")
     assert up.failures == 0, f"upgrade: {up}; first errors: {up.errors}"
     assert up.versions.get(CURRENT) and up.versions.get("1.0.1-stack"), up
-    smoke_http.check_version(s.base_url, "1.0.1-stack")
+    http_checks.check_version(s.base_url, "1.0.1-stack")
     assert s.app.pid != first_app and not children(first_app)
 
     down = stack_ops.upgrade_under_probe(s, CURRENT)
     assert down.failures == 0, f"downgrade: {down}; first errors: {down.errors}"
     assert down.versions.get(CURRENT) and down.versions.get("1.0.1-stack"), down
-    smoke_http.check_version(s.base_url, CURRENT)
+    http_checks.check_version(s.base_url, CURRENT)
     assert s.nginx.pid == nginx_pid  # nginx reloaded, never restarted
-    smoke_http.check_crud(s.base_url)
+    http_checks.check_crud(s.base_url)
 
 
 def test_nginx_reload_under_probe_loses_no_request(own_stack: Stack):

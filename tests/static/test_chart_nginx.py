@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from webstack import helm
+from webstack.errors import HelmError
 from webstack.paths import CHART_DIR
 from webstack.render import RELEASE
 from webstack.servers import LOOPBACK, free_port, port_open, service_tempdir, start_process, wait_until
@@ -151,3 +152,41 @@ def test_access_log_is_json(nginx: dict[str, Any]) -> None:
     entry = json.loads(next(ln for ln in nginx["log"].read_text().splitlines() if "log-me-1" in ln))
     assert entry["request_id"] == "log-me-1" and entry["status"] == 200 and entry["uri"] == "/logged?q=1"
     assert entry["method"] == "GET" and isinstance(entry["request_time"], float)
+
+
+# --- the upstream is the flask Service the umbrella renders ---------------------------------------------
+
+
+def _rendered(*sets: str) -> list[dict[str, Any]]:
+    args = [a for s in sets for a in ("--set", s)]
+    out = helm.run(["template", RELEASE, str(CHART_DIR), *args]).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def _upstream_and_flask_service(docs: list[dict[str, Any]]) -> tuple[str, str]:
+    conf = next(d for d in docs if d["kind"] == "ConfigMap" and "nginx.conf" in d.get("data", {}))
+    (server,) = [ln.split()[1] for ln in conf["data"]["nginx.conf"].splitlines()
+                 if ln.strip().startswith("server ") and ln.strip().endswith(";")]
+    (service,) = [d["metadata"]["name"] for d in docs if d["kind"] == "Service"
+                  and d["metadata"]["labels"]["helm.sh/chart"].startswith("flask-")]
+    return server.rsplit(":", 1)[0], service
+
+
+@pytest.mark.parametrize(("renames", "service"), [
+    ((), f"{RELEASE}-flask"),
+    (("flask.fullnameOverride=app",), "app"),
+    (("flask.nameOverride=web-app", "mysql.networkPolicy.allowedApps={web-app}"), f"{RELEASE}-web-app"),
+])
+def test_nginx_proxies_to_the_flask_service_rendered(renames, service):
+    """A chart cannot read a sibling's values: a renamed flask Service is refused until nginx.upstream.host
+    names it (the message says what to set), and then the upstream is the Service the chart renders."""
+    if renames:
+        with pytest.raises(HelmError, match=rf"set nginx\.upstream\.host: {service}(\s|$)"):
+            _rendered(*renames)
+    fixed = (*renames, f"nginx.upstream.host={service}") if renames else ()
+    assert _upstream_and_flask_service(_rendered(*fixed)) == (service, service)
+
+
+def test_an_upstream_set_by_hand_is_the_users_choice():
+    docs = _rendered("flask.fullnameOverride=app", "nginx.upstream.host=app.other.svc.cluster.local")
+    assert _upstream_and_flask_service(docs) == ("app.other.svc.cluster.local", "app")

@@ -63,7 +63,7 @@ def test_defaults_render_the_whole_stack(renders: dict[str, list[Manifest]]) -> 
     assert set(objects(ms, "Service")) == {name("flask"), name("nginx"), name("mysql"),
                                            name("mysql-headless")}
     assert set(objects(ms, "Secret")) == {name("mysql")}, "only the generated MySQL Secret"
-    assert set(objects(ms, "NetworkPolicy")) == {name("mysql")}
+    assert set(objects(ms, "NetworkPolicy")) == {name("flask"), name("nginx"), name("mysql")}
     assert set(objects(ms, "PodDisruptionBudget")) == {name("flask"), name("nginx")}
     assert not objects(ms, "HorizontalPodAutoscaler") and not objects(ms, "Ingress")
     assert not objects(ms, "CronJob"), "backup is opt-in"
@@ -124,7 +124,8 @@ def test_nginx_points_at_flask_service(renders: dict[str, list[Manifest]]) -> No
 
 def test_external_database(renders: dict[str, list[Manifest]]) -> None:
     ms = renders["external-database"]
-    assert not objects(ms, "StatefulSet") and not objects(ms, "NetworkPolicy")
+    assert not objects(ms, "StatefulSet")
+    assert set(objects(ms, "NetworkPolicy")) == {name("flask"), name("nginx")}, "no MySQL, no MySQL policy"
     assert not objects(ms, "Secret"), "the password comes from an existing Secret"
     cm = objects(ms, "ConfigMap")[name("flask")].doc["data"]
     assert cm["DB_HOST"] == "mysql.databases.svc.cluster.local"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from webstack import helm
+from webstack import helm, schema_defs
 from webstack.checks import references, run_gate
 from webstack.cli import main
 from webstack.errors import HelmError
@@ -156,7 +156,7 @@ def test_every_deployment_has_the_rolling_update_rule():
         deployment = (CHART_DIR / "charts" / chart / "templates" / "deployment.yaml").read_text()
         assert ".Values.rollingUpdate.maxSurge" in deployment
         schema = json.loads((CHART_DIR / "charts" / chart / "values.schema.json").read_text())
-        assert "not" in schema["properties"]["rollingUpdate"], chart
+        assert "not" in schema_defs.resolve(schema, schema["properties"]["rollingUpdate"]), chart
 
 
 # --- lint renders -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from webstack import lint
+from webstack.checks import chart_rules
 from webstack.cli import main
 from webstack.values import ValuesSet
 
@@ -46,7 +46,7 @@ def test_chart_yaml_rules(chart):
         .replace("    condition: web.enabled\n", "")
         .replace("description: ", "x-description: ")
     )
-    found = {(f.rule, f.path) for f in lint.chart_yaml_rules(chart, "2.0.0")}
+    found = {(f.rule, f.path) for f in chart_rules.chart_yaml_rules(chart, "2.0.0")}
     assert found == {
         ("CHART-SEMVER", "version"),
         ("CHART-DEPENDENCY-CONDITION", "dependencies[0].condition"),
@@ -68,18 +68,18 @@ def test_app_version_must_match(chart, tmp_path):
 def test_yamllint_over_values_not_templates(chart):
     values = chart / "charts" / "web" / "values.yaml"
     values.write_text(values.read_text() + "odd:   yes\ntrailing: x   \n")
-    found = {(Path(f.file.split(":")[0]).name, f.rule) for f in lint.yamllint(chart)}
+    found = {(Path(f.file.split(":")[0]).name, f.rule) for f in chart_rules.yamllint(chart)}
     assert ("values.yaml", "YAMLLINT-TRUTHY") in found
     assert ("values.yaml", "YAMLLINT-TRAILING-SPACES") in found
-    assert all("templates" not in f.file for f in lint.yamllint(chart))
-    assert chart / "charts" / "web" / "templates" / "deployment.yaml" not in lint.yaml_files(chart)
+    assert all("templates" not in f.file for f in chart_rules.yamllint(chart))
+    assert chart / "charts" / "web" / "templates" / "deployment.yaml" not in chart_rules.yaml_files(chart)
 
 
 def test_helm_lint_errors_become_findings(chart):
     (chart / "charts" / "web" / "templates" / "bad.yaml").write_text(
         "kind: ConfigMap\nmetadata: {{ .Values.nope.x }}\n"
     )
-    found = lint.helm_lint(chart, ValuesSet("default"))
+    found = chart_rules.helm_lint(chart, ValuesSet("default"))
     assert any(f.severity.name == "ERROR" and "bad.yaml" in f.message for f in found), found
 
 
@@ -95,13 +95,13 @@ def test_missing_yamllint_config_is_an_input_error(tmp_path):
     from webstack.errors import InputError
 
     with pytest.raises(InputError, match="yamllint config is missing"):
-        lint.yamllint(DEMO, tmp_path / "none.yaml")
+        chart_rules.yamllint(DEMO, tmp_path / "none.yaml")
 
 
 def test_stale_readme_is_reported(chart):
     values = chart / "charts" / "web" / "values.yaml"
     values.write_text(values.read_text().replace("# -- pods to run", "# -- how many pods to run"))
-    found = lint.readme_findings(chart)
+    found = chart_rules.readme_findings(chart)
     assert [(f.rule, Path(f.file)) for f in found] == [
         ("README-STALE", chart / "charts" / "web" / "README.md")
     ]

@@ -269,7 +269,10 @@ ACCEPTED_ON_THE_CHART = {
     "container-image-pull-policy",  # left out: IfNotPresent with pinned tags or digests
     "container-ephemeral-storage-request-and-limit",  # left out: emptyDir sizeLimit instead
     "container-security-context-user-group-id",  # left out: the images' own non-root users
-    "pod-networkpolicy",  # left for the NetworkPolicy enforcer (MySQL has one; see README)
+    # Every long-running pod has an ingress policy (proven on the real node); kube-score also wants
+    # egress policies, left open on purpose (external database, DNS wherever the cluster puts it),
+    # and policies on the Job and test pods, which take no connections: README, "Compared with ...".
+    "pod-networkpolicy",
     "deployment-has-host-podantiaffinity",  # left out: topologySpreadConstraints instead
     "deployment-replicas",  # left out: minimal-resources runs one replica on purpose
 }
@@ -329,6 +332,23 @@ def test_kube_score_sees_what_the_parity_fixture_breaks():
     ids = {c for c, _k, _n in kube_score(ms)}
     assert {"environment-variable-key-duplication", "pod-probes-identical",
             "statefulset-has-servicename"} <= ids
+
+
+def test_kube_score_finds_only_egress_missing_on_the_long_running_pods(real):
+    """pod-networkpolicy stays accepted for egress only: every Deployment and StatefulSet has its
+    ingress policy, so kube-score's only complaint about them is the egress one."""
+    ms = real["default"]
+    res = subprocess.run([str(_kube_score_binary()), "score", "--output-format", "json", "-"],
+                         input=dump_stream(ms), capture_output=True, text=True, check=False, timeout=120)
+    comments = {
+        f"{obj['type_meta']['kind']}/{obj['object_meta']['name']}": [
+            c["summary"] for check in obj["checks"] if check["check"]["id"] == "pod-networkpolicy"
+            for c in check.get("comments") or []]
+        for obj in json.loads(res.stdout) if obj["type_meta"]["kind"] in ("Deployment", "StatefulSet")
+    }
+    assert len(comments) == 3, comments  # flask, nginx, mysql
+    assert all(c == ["The pod does not have a matching egress NetworkPolicy"] for c in comments.values()), (
+        comments)
 
 
 def test_kube_score_on_each_render_of_the_real_chart(real):

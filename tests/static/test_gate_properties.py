@@ -19,7 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webstack import checks
+from webstack import checks, schema_defs
 from webstack.checks import ValuesRejected, run_gate
 from webstack.paths import CHART_DIR
 from webstack.report import Severity
@@ -90,9 +90,7 @@ TARGETS = [
 def _node(schema: dict[str, Any], dotted: str) -> dict[str, Any]:
     node = schema
     for part in dotted.split("."):
-        node = node["properties"][part]
-        if "$ref" in node:
-            node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        node = schema_defs.resolve(schema, node["properties"][part])
     return node
 
 

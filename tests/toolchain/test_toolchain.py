@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from webstack import toolchain
+from webstack.commands import setup
 from webstack.errors import ToolchainError
 
 pytestmark = pytest.mark.toolchain
@@ -60,10 +61,10 @@ def test_setup_fixture_tool_twice(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(toolchain.TOOLS, "hello", _fixture_tool())
     venv_bin = tmp_path / "venv-bin"
     venv_bin.mkdir()
-    assert toolchain.setup(["hello"], apt=False, venv_bin=venv_bin) == 1
+    assert setup.setup(["hello"], apt=False, venv_bin=venv_bin) == 1
     assert (venv_bin / "hello").resolve() == _fixture_tool().binary().resolve()
     capsys.readouterr()
-    assert toolchain.setup(["hello"], apt=False, venv_bin=venv_bin) == 0
+    assert setup.setup(["hello"], apt=False, venv_bin=venv_bin) == 0
     assert "nothing to do" in capsys.readouterr().err
 
 
@@ -92,6 +93,6 @@ def test_helm3_is_cached_and_linked_as_helm3_never_as_helm(tmp_path):
     assert helm3.rename == (("helm", "helm3"),) and helm3.binaries == ("helm3",)
     assert helm3.bin_dir != helm4.bin_dir and helm3.binary().name == "helm3"
     assert f"-X helm.sh/helm/v3/internal/version.version={helm3.version}" in helm3.ldflags
-    toolchain.link_into(tmp_path, [helm4, helm3])
+    setup.link_into(tmp_path, [helm4, helm3])
     assert os.readlink(tmp_path / "helm") == str(helm4.binary())
     assert os.readlink(tmp_path / "helm3") == str(helm3.binary())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from webstack import release
+from webstack.checks import release_rules
 from webstack.errors import InputError
 from webstack.images import record
 from webstack.images.publish import check_registry
@@ -40,22 +40,22 @@ def _entry(repository: str, tag: str = "2.0.0", digest: str = DIGEST) -> record.
 
 
 def _rules(chart: Path, *entries: record.Published) -> list[str]:
-    found = release.published_image_findings(chart, Path("dist/images.json"), list(entries))
+    found = release_rules.published_image_findings(chart, Path("dist/images.json"), list(entries))
     return [f.message for f in found]
 
 
 def test_app_image_is_read_like_the_chart_helper(tmp_path):
-    assert str(release.app_image(_chart(tmp_path / "a"))) == "webstack/app:2.0.0"
+    assert str(release_rules.app_image(_chart(tmp_path / "a"))) == "webstack/app:2.0.0"
     pinned = _chart(tmp_path / "b", {"registry": "reg.example.com", "digest": DIGEST})
-    assert str(release.app_image(pinned)) == f"reg.example.com/webstack/app@{DIGEST}"
+    assert str(release_rules.app_image(pinned)) == f"reg.example.com/webstack/app@{DIGEST}"
     wins = _chart(tmp_path / "c", {"registry": "reg.example.com", "tag": "3.0.0"}, "mirror.example.com:5000")
-    assert str(release.app_image(wins)) == "mirror.example.com:5000/webstack/app:3.0.0"
+    assert str(release_rules.app_image(wins)) == "mirror.example.com:5000/webstack/app:3.0.0"
 
 
 def test_real_chart_app_image_is_flask_image():
     from webstack.paths import APP_DIR, CHART_DIR
 
-    image = release.app_image(CHART_DIR)
+    image = release_rules.app_image(CHART_DIR)
     assert image is not None and image.path == ".flask.image"
     assert image.repository == "webstack/app" and image.tag == (APP_DIR / "VERSION").read_text().strip()
 
@@ -86,15 +86,15 @@ def test_pinned_digest_must_be_the_published_one(tmp_path):
 
 
 def test_docker_hub_names_are_compared_canonically(tmp_path):
-    assert release.canonical("webstack/app") == "docker.io/webstack/app"
-    assert release.canonical("mysql") == "docker.io/library/mysql"
-    assert release.canonical("localhost/x/y") == "localhost/x/y"
+    assert release_rules.canonical("webstack/app") == "docker.io/webstack/app"
+    assert release_rules.canonical("mysql") == "docker.io/library/mysql"
+    assert release_rules.canonical("localhost/x/y") == "localhost/x/y"
     assert _rules(_chart(tmp_path), _entry("docker.io/webstack/app")) == []
 
 
 def test_findings_carry_the_rule_and_the_values_path(tmp_path):
     chart = _chart(tmp_path)
-    (found,) = release.published_image_findings(chart, Path("images.json"), [])
+    (found,) = release_rules.published_image_findings(chart, Path("images.json"), [])
     assert (found.rule, found.path, found.file) == ("app-image-published", ".flask.image",
                                                     str(chart / "values.yaml"))
 

@@ -7,10 +7,6 @@ kube-state-metrics and kubelet series keep their own names. MySQL here is one se
 replication, so there is no replication alert.
 */}}
 
-{{- define "webstack.mysqlFullname" -}}
-{{- .Values.mysql.fullnameOverride | default (printf "%s-mysql" .Release.Name) | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
-
 {{- define "webstack.alertLabels" -}}
 severity: {{ .severity }}
 {{- with .extra }}

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from webstack import schema_defs
 from webstack.checks import values as values_check
 from webstack.manifests import (
     LONG_RUNNING_KINDS,
@@ -69,6 +70,7 @@ def externals_from_schema(validator: Any, value: Any) -> set[str]:
     (`validator`: a jsonschema validator of the chart's values schema; it decides each `if`)."""
 
     def walk(schema: Any, value: Any) -> set[str]:
+        schema = schema_defs.resolve(validator.schema, schema)  # a shared shape (`definitions`)
         if not isinstance(schema, dict):
             return set()
         out: set[str] = set()

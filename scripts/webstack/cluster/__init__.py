@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 PROVIDERS = ("node", "kwok", "kind", "existing")
+MAX_NODES = 3  # the node provider's limit (webstack.cluster.node.configs.MAX_NODES)
 
 
 class Cluster(Protocol):
@@ -51,12 +52,24 @@ def private_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("WEBSTACK_TMP")))
 
 
-def make(provider: str, name: str | None = None, **options: object) -> Cluster:
-    """A cluster object for `provider` (not started yet)."""
+def check_nodes(provider: str, nodes: int) -> None:
+    """InputError unless `nodes` suits `provider` (only the node provider starts more than one)."""
+    from webstack.errors import InputError
+
+    if not 1 <= nodes <= MAX_NODES:
+        raise InputError(f"--nodes {nodes}: expected 1 to {MAX_NODES}")
+    if nodes != 1 and provider != "node":
+        raise InputError(f"--nodes {nodes} needs --provider node: the {provider} provider runs the nodes "
+                         "it has (drop --nodes, or use --provider node)")
+
+
+def make(provider: str, name: str | None = None, nodes: int = 1, **options: object) -> Cluster:
+    """A cluster object for `provider` (not started yet); `nodes` > 1 for the node provider only."""
+    check_nodes(provider, nodes)
     if provider == "node":
         from webstack.cluster.node import NodeCluster
 
-        return NodeCluster(name=name, **options)  # type: ignore[arg-type]
+        return NodeCluster(name=name, nodes=nodes, **options)  # type: ignore[arg-type]
     if provider == "kwok":
         from webstack.cluster.kwok import KwokCluster
 

@@ -111,11 +111,3 @@ def load(path: Path, chart: Path | None = None) -> Scenario:
         bad_values=_mapping(bad, "values", path, "badUpgrade."),
         bad_timeout=_duration(bad, "timeout", "20s", path, "badUpgrade."),
     )
-
-
-def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """Deep merge of values (what helm does with several -f files)."""
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out

@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=DEFAULT_NAME, help=f"cluster name (default {DEFAULT_NAME})")
     p.add_argument("--kubeconfig", type=Path, help="existing provider: kubeconfig (default $KUBECONFIG)")
     p.add_argument("--context", help="existing provider: kubeconfig context (default: current)")
+    p.add_argument("--nodes", type=int, default=1, metavar="N", help="node provider: nodes to start (1 to 3)")
     p.set_defaults(func=run)
 
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--name {args.name}` first"
             )
         opts = {"kubeconfig": args.kubeconfig, "context": args.context} if args.provider == "existing" else {}
-        cluster = make(args.provider, args.name, **opts)
+        cluster = make(args.provider, args.name, nodes=args.nodes, **opts)
         cluster.start()
         root = getattr(cluster, "root", None)
         state.parent.mkdir(parents=True, exist_ok=True)

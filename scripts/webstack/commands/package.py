@@ -88,7 +88,8 @@ def _chart_dir(args: argparse.Namespace) -> Path:
 
 
 def run_package(args: argparse.Namespace) -> int:
-    from webstack import package, release
+    from webstack import package
+    from webstack.checks import release_rules
     from webstack.errors import InputError
     from webstack.paths import APP_DIR, CHART_DIR
     from webstack.report import findings_text
@@ -106,7 +107,7 @@ def run_package(args: argparse.Namespace) -> int:
     published = _published(args, chart_dir)
 
     def rules(chart: Path, meta: dict[str, Any]) -> list[Finding]:
-        found = release.findings(chart, meta, app_version_file, published)
+        found = release_rules.findings(chart, meta, app_version_file, published)
         if args.base_ref:  # git compares the real chart folder, not the copy
             found += _version_bump_findings(chart_dir, args.base_ref)
         return found
@@ -127,13 +128,14 @@ def run_package(args: argparse.Namespace) -> int:
 
 def _published(args: argparse.Namespace, chart_dir: Path) -> tuple[Path, list] | None:
     """The images record to check the app image against, read (and so checked) before any work."""
-    from webstack import release
+    from webstack.checks import release_rules
     from webstack.images import record
 
     path = args.images_record
     if path is None and (args.output / "images.json").is_file():
         path = args.output / "images.json"
-    if path is None and (chart_dir / "Chart.yaml").is_file() and release.app_image(chart_dir) is not None:
+    if (path is None and (chart_dir / "Chart.yaml").is_file()
+            and release_rules.app_image(chart_dir) is not None):
         print(f"note: the chart's default app image was not checked against a published image: no "
               f"{args.output / 'images.json'} (`webstack images push` writes it; --images-record FILE)",
               file=sys.stderr)
@@ -183,9 +185,9 @@ def run_push(args: argparse.Namespace) -> int:
 def run_annotations(args: argparse.Namespace) -> int:
     import yaml
 
-    from webstack import release
+    from webstack.checks import release_rules
 
-    expected = release.expected_annotations(_chart_dir(args))
+    expected = release_rules.expected_annotations(_chart_dir(args))
     block = {k: yaml.safe_dump(v, sort_keys=False, width=200) for k, v in expected.items()}
 
     class Literal(str):

@@ -52,7 +52,7 @@ def _up(args: argparse.Namespace, state: Path) -> int:
     import sys
     import threading
 
-    from webstack import nginx_conf, outputs, report, smoke_http, values
+    from webstack import http_checks, nginx_conf, outputs, report, values
     from webstack.errors import InputError
     from webstack.servers import log_tail
     from webstack.stack import Stack, StackError, new_root, write_state
@@ -77,7 +77,7 @@ def _up(args: argparse.Namespace, state: Path) -> int:
         if args.smoke:
             assert stack.spec and stack.nginx_conf
             limit = nginx_conf.body_limit(stack.nginx_conf.read_text()) or 1024 * 1024
-            steps = smoke_http.run_checks(stack.base_url, smoke_http.default_checks(limit))
+            steps = http_checks.run_checks(stack.base_url, http_checks.default_checks(limit))
             report.steps_text(steps, title="stack smoke checks")
             if any(s.result == "failed" for s in steps):
                 print("smoke checks failed (see the table); stopping the stack", file=sys.stderr)

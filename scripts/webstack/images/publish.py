@@ -85,14 +85,15 @@ def push_app(version: str, registry: str, *, record_path: Path | None = record.D
              chart_dir: Path | None = None, app_dir: Path | None = None,
              progress: Progress | None = None) -> record.Published:
     """Build (or reuse) the app image for `version` and push it to `registry`; see the module doc."""
-    from webstack import cosign, release
+    from webstack import cosign
+    from webstack.checks import release_rules
     from webstack.paths import CHART_DIR
 
     say = progress or (lambda msg: print(f"images: {msg}", file=sys.stderr, flush=True))
     registry = check_registry(registry)
     if not version.strip():
         raise InputError("--app-version is empty: give the version to publish (e.g. app/VERSION's)")
-    chart = release.app_image(chart_dir or CHART_DIR)
+    chart = release_rules.app_image(chart_dir or CHART_DIR)
     if chart is None:
         raise InputError(f"{chart_dir or CHART_DIR}: no flask image block, so there is no app repository "
                          "to push to")

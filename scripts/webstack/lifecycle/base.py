@@ -4,7 +4,7 @@
 each revision's values, the objects there before the install); `step()` runs one action and
 records it as a report Step (Skip: skipped; Failed or any error: failed; a failed critical step
 blocks the steps after it); `upgrade()`, `revision()` and `revision_values()` drive helm through
-pyhelm3 (webstack.helm.client).
+webstack.helm.Releases.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from webstack import helm
 from webstack.cluster import Cluster, release_state
 from webstack.cluster.kube import Kube
 from webstack.cluster.scenario import Scenario
 from webstack.errors import ClusterError, WebstackError
-from webstack.lifecycle.helm_plumbing import helm_message, run_sync
 from webstack.report import Step
 
 
@@ -65,16 +65,12 @@ class LifecycleBase:
             raise ClusterError("not connected to the cluster")
         return self.kube
 
-    def helm(self) -> Any:
-        from webstack import helm
-
-        return helm.client(kubeconfig=self.cluster.kubeconfig, kubecontext=self.cluster.context)
+    def releases(self) -> helm.Releases:
+        return helm.Releases(self.cluster.kubeconfig, self.cluster.context, self.namespace)
 
     def helm_args(self, *args: str) -> list[str]:
-        out = [*args, "--namespace", self.namespace, "--kubeconfig", str(self.cluster.kubeconfig)]
-        if self.cluster.context:
-            out += ["--kube-context", self.cluster.context]
-        return out
+        """For plain helm commands (webstack.lifecycle.matrix): `args` aimed at this cluster and namespace."""
+        return self.releases().cli_args(*args)
 
     def step(self, name: str, fn: Callable[[], str], *, critical: bool = False) -> Step:
         if self.blocked:
@@ -88,23 +84,19 @@ class LifecycleBase:
             detail, result = str(exc), "skipped"
         except (WebstackError, Failed) as exc:
             detail, result = str(exc), "failed"
-        except Exception as exc:  # pyhelm3 and kubernetes client errors: report, keep going
-            detail, result = f"{type(exc).__name__}: {helm_message(exc)}", "failed"
+        except Exception as exc:  # kubernetes client errors: report, keep going
+            detail, result = f"{type(exc).__name__}: {str(exc).strip()}", "failed"
         s = Step(name, result, time.monotonic() - started, detail)  # type: ignore[arg-type]
         self.steps.append(s)
         if result == "failed" and critical:
             self.blocked = f"{name} failed"
         return s
 
-    def revision(self) -> Any:
-        return run_sync(self.helm().get_current_revision(self.scenario.release, namespace=self.namespace))
+    def revision(self) -> helm.Revision:
+        return self.releases().current(self.scenario.release)
 
     def revision_values(self, number: int) -> dict[str, Any]:
-        async def get() -> dict[str, Any]:
-            cur = await self.helm().get_current_revision(self.scenario.release, namespace=self.namespace)
-            return await (await cur.release.revision(number)).values()
-
-        return run_sync(get())
+        return self.releases().values(self.scenario.release, number)
 
     def upgrade(
         self,
@@ -115,22 +107,11 @@ class LifecycleBase:
         rollback_on_failure: bool = False,
         namespace: str | None = None,
         release: str | None = None,
-    ) -> Any:
-        async def go() -> Any:
-            client = self.helm()
-            loaded = await client.get_chart(chart)
-            return await client.install_or_upgrade_release(
-                release or self.scenario.release,
-                loaded,
-                values,
-                namespace=namespace or self.namespace,
-                create_namespace=False,
-                wait=True,
-                timeout=timeout,
-                rollback_on_failure=rollback_on_failure,
-            )
-
-        return run_sync(go())
+    ) -> helm.Revision:
+        return self.releases().install_or_upgrade(
+            release or self.scenario.release, chart, values, timeout=timeout,
+            rollback_on_failure=rollback_on_failure, namespace=namespace,
+        )
 
     def snapshot(self) -> release_state.Snapshot:
         return release_state.snapshot(self.k, self.namespace, self.secret_names)

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from webstack.cluster.kube import Kube
-from webstack.cluster.scenario import merge
 from webstack.lifecycle.base import Failed
 from webstack.lifecycle.monitoring_steps import MonitoringSteps
+from webstack.values import merge
 
 
 @dataclass
@@ -41,7 +41,7 @@ class ContainerSteps(MonitoringSteps):
                 text.result = "; no probe: the http smoke step did not pass, so nothing was measured"
             yield text
             return
-        from webstack.smoke_http import Probe
+        from webstack.http_checks import Probe
 
         with Probe(self.probe_url or self.base_url) as p:
             yield text
@@ -54,8 +54,8 @@ class ContainerSteps(MonitoringSteps):
         from webstack.cluster.incontainer import require_kubectl
 
         kubectl = require_kubectl("the port-forward to nginx")
+        from webstack.http_checks import default_checks, run_checks
         from webstack.servers import free_port, port_open, wait_until
-        from webstack.smoke_http import default_checks, run_checks
 
         svc = _front_service(self.k, self.namespace)
         port = free_port()

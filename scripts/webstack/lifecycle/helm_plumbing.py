@@ -1,36 +1,16 @@
-"""The helm plumbing the lifecycle uses: running pyhelm3's coroutines, helm's own error words,
-and the chart copy the upgrade installs (appVersion one patch up, hence a new image tag).
+"""The chart copy the lifecycle's upgrade installs (appVersion one patch up, hence a new image tag),
+and the app image that chart runs. (helm itself is driven through webstack.helm.)
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import shutil
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
-T = TypeVar("T")
-# pyhelm3 logs every failed helm command as a warning; the steps report those failures themselves.
-logging.getLogger("pyhelm3").setLevel(logging.ERROR)
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run one of pyhelm3's coroutines to the end, in a fresh event loop."""
-    return asyncio.run(coro)
-
-
-def helm_message(exc: BaseException) -> str:
-    """helm's own words: its `Error:` line when there is one (pyhelm3 keeps stderr as bytes)."""
-    stderr = getattr(exc, "stderr", None)
-    if isinstance(stderr, bytes) and stderr.strip():
-        text = stderr.decode(errors="replace").strip()
-        errors = [ln.removeprefix("Error: ") for ln in text.splitlines() if ln.startswith("Error: ")]
-        return "\n".join(errors) or text
-    return str(exc).strip() or type(exc).__name__
+from webstack.chart import Chart
 
 
 def bump_patch(version: str) -> str:
@@ -38,6 +18,11 @@ def bump_patch(version: str) -> str:
     parts = core.split(".")
     parts[-1] = str(int(parts[-1]) + 1)
     return ".".join(parts) + (sep + rest if sep else "")
+
+
+def _write_meta(chart: Chart, meta: dict[str, Any]) -> None:
+    """The one place the lifecycle writes a Chart.yaml (only ever into its own copy)."""
+    chart.path.write_text(yaml.safe_dump(meta, sort_keys=False))
 
 
 def bumped_chart(chart: Path, dest: Path) -> tuple[Path, str]:
@@ -49,21 +34,16 @@ def bumped_chart(chart: Path, dest: Path) -> tuple[Path, str]:
     """
     out = dest / chart.name
     shutil.copytree(chart, out, symlinks=True)
-    top = yaml.safe_load((out / "Chart.yaml").read_text())
-    old = str(top.get("appVersion", "0.0.0"))
+    top = Chart.load(out)
+    old = top.app_version or "0.0.0"
     new = bump_patch(old)
-    for path in [out / "Chart.yaml", *sorted((out / "charts").glob("*/Chart.yaml"))]:
-        meta = yaml.safe_load(path.read_text())
-        if path.parent == out or str(meta.get("appVersion")) == old:
-            meta["appVersion"] = new
-            if path.parent == out:
-                meta["version"] = bump_patch(str(meta["version"]))
-            path.write_text(yaml.safe_dump(meta, sort_keys=False))
+    _write_meta(top, {**top.meta, "appVersion": new, "version": bump_patch(top.version)})
+    for sub in map(Chart.load, top.subchart_dirs):
+        if sub.app_version == old:
+            _write_meta(sub, {**sub.meta, "appVersion": new})
     return out, new
 
 
 def app_images(chart: Path) -> list[str]:
     """The app image the chart runs (tagged with its appVersion), to load into the cluster."""
-    from webstack.chart import Chart
-
     return [f"webstack/app:{Chart.load(chart).app_version}"]

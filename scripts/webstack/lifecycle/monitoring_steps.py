@@ -54,7 +54,7 @@ class MonitoringSteps(LifecycleBase):
     def do_monitoring(self) -> str:
         from webstack import monitoring
         from webstack.cluster.node.prometheus import Client
-        from webstack.cluster.scenario import merge
+        from webstack.values import merge
 
         start = getattr(self.cluster, "start_prometheus", None)
         if start is None:
@@ -74,7 +74,7 @@ class MonitoringSteps(LifecycleBase):
         app_q = f'sum(webstack_http_requests_total{{namespace="{self.namespace}", route="/version"}})'
         app_before = prom.value(app_q) or 0.0
         nginx_before = self._stub_requests()
-        from webstack.smoke_http import Probe
+        from webstack.http_checks import Probe
 
         with Probe(url) as probe:
             time.sleep(3)

@@ -17,26 +17,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from webstack import versioning
 from webstack.chart import Chart
 from webstack.cluster import release_state
 from webstack.cluster.kube import connect, create_namespace, delete_namespaces
-from webstack.cluster.scenario import merge
-from webstack.lifecycle import assertions
+from webstack.lifecycle import assertions, netpol_steps
 from webstack.lifecycle.assertions import first_lines, flat_values
 from webstack.lifecycle.base import Failed, Skip
-from webstack.lifecycle.container_steps import ContainerSteps
-from webstack.lifecycle.helm_plumbing import app_images, bumped_chart, helm_message, run_sync
+from webstack.lifecycle.helm_plumbing import app_images, bumped_chart
+from webstack.lifecycle.node_steps import NodeSteps
 from webstack.paths import REPO_ROOT
 from webstack.report import Step
+from webstack.values import merge
 
 POD_GONE_TIMEOUT = 90.0  # the chart's longest terminationGracePeriodSeconds (60) and some
 
 
 @dataclass
-class Lifecycle(ContainerSteps):
+class Lifecycle(NodeSteps):
     """One run of the lifecycle against a started cluster. Holds what later steps compare against."""
 
     def do_namespace(self) -> str:
@@ -53,25 +52,20 @@ class Lifecycle(ContainerSteps):
             rev = self.upgrade(sc.chart, sc.install, timeout=sc.timeout)
         except Exception as exc:
             raise self.helm_failed("helm install", exc) from exc
-        if rev.revision != 1 or rev.status.value != "deployed":
-            raise Failed(f"expected revision 1 deployed, got revision {rev.revision} {rev.status.value}")
-        self.secret_names = [
-            o["metadata"]["name"] for o in run_sync(rev.resources()) if o and o.get("kind") == "Secret"
-        ]
+        if rev.revision != 1 or rev.status != "deployed":
+            raise Failed(f"expected revision 1 deployed, got revision {rev.revision} {rev.status}")
+        objects = rev.resources()
+        self.secret_names = [o["metadata"]["name"] for o in objects if o.get("kind") == "Secret"]
         self.values[1] = self.revision_values(1)
-        meta = run_sync(rev.chart_metadata())
-        self.app_version = str(meta.app_version or "")
+        meta = rev.chart()
+        self.app_version = meta.app_version
         return (
             f"revision 1 deployed (chart {meta.name} {meta.version}, app {self.app_version}); "
-            f"{len(run_sync(rev.resources()))} objects, all workloads ready"
+            f"{len(objects)} objects, all workloads ready"
         )
 
     def do_test(self) -> str:
-        from webstack import helm
-
-        res = helm.run(
-            ["test", *self.helm_args(self.scenario.release, "--timeout", self.scenario.timeout)], check=False
-        )
+        res = self.releases().test(self.scenario.release, timeout=self.scenario.timeout)
         out = (res.stdout + res.stderr).strip()
         if res.returncode != 0:
             raise Failed(
@@ -88,10 +82,8 @@ class Lifecycle(ContainerSteps):
             self.k, self.namespace
         )
         rev = self.revision()
-        hooks = [h for h in run_sync(rev.hooks()) if h.kind == "Job"]
-        problems += [
-            f"hook Job/{h.name}: last run {h.phase.value}" for h in hooks if h.phase.value != "Succeeded"
-        ]
+        hooks = [h for h in rev.hooks() if h.kind == "Job"]
+        problems += [f"hook Job/{h.name}: last run {h.phase}" for h in hooks if h.phase != "Succeeded"]
         secrets = {s.metadata.name: s for s in self.k.core.list_namespaced_secret(self.namespace).items}
         for name in self.secret_names:
             sec = secrets.get(name)
@@ -143,7 +135,7 @@ class Lifecycle(ContainerSteps):
 
     def helm_failed(self, what: str, exc: BaseException) -> Failed:
         """helm's own words, then why the release's objects are not ready."""
-        return Failed(f"{what} failed: {first_lines(helm_message(exc))}\n"
+        return Failed(f"{what} failed: {first_lines(str(exc))}\n"
                       f"{release_state.diagnose(self.k, self.namespace)}")
 
     def do_assert_upgrade(self) -> str:
@@ -164,13 +156,9 @@ class Lifecycle(ContainerSteps):
         )
 
     def do_rollback(self) -> str:
-        async def go() -> Any:
-            cur = await self.helm().get_current_revision(self.scenario.release, namespace=self.namespace)
-            return await cur.release.rollback(1, wait=True, timeout=self.scenario.timeout)
-
         with self.probe() as probe:
             try:
-                rev = run_sync(go())
+                rev = self.releases().rollback(self.scenario.release, 1, timeout=self.scenario.timeout)
             except Exception as exc:
                 raise self.helm_failed("helm rollback", exc) from exc
         if rev.revision != 3:
@@ -201,16 +189,16 @@ class Lifecycle(ContainerSteps):
                 sc.chart, merge(sc.install, sc.bad_values), timeout=sc.bad_timeout, rollback_on_failure=True
             )
         except Exception as exc:
-            reason = first_lines(helm_message(exc), 2)
+            reason = first_lines(str(exc), 2)
         else:
             raise Failed(
                 f"the bad upgrade ({flat_values(sc.bad_values)}) was accepted as revision {rev.revision}"
             )
         cur = self.revision()
-        history = list(run_sync(cur.release.history()))
-        failed = [h for h in history if h.revision > last_good.revision and h.status.value == "failed"]
+        history = self.releases().history(sc.release)
+        failed = [h for h in history if h.revision > last_good.revision and h.status == "failed"]
         problems = assertions.bad_upgrade_problems(
-            status=cur.status.value,
+            status=cur.status,
             revision=cur.revision,
             failed_revisions=[h.revision for h in failed],
             values=self.revision_values(cur.revision),
@@ -244,7 +232,7 @@ class Lifecycle(ContainerSteps):
             self.upgrade(base, sc.install, timeout=sc.timeout, namespace=ns, release=release)
         except Exception as exc:
             raise Failed(
-                f"installing the chart at {self.base_ref} failed: {first_lines(helm_message(exc))}\n"
+                f"installing the chart at {self.base_ref} failed: {first_lines(str(exc))}\n"
                 f"{release_state.diagnose(self.k, ns)}"
             ) from exc
         try:
@@ -252,7 +240,7 @@ class Lifecycle(ContainerSteps):
         except Exception as exc:
             raise Failed(
                 f"upgrading from {self.base_ref} to the working tree failed: "
-                f"{first_lines(helm_message(exc))}\n{release_state.diagnose(self.k, ns)}"
+                f"{first_lines(str(exc))}\n{release_state.diagnose(self.k, ns)}"
             ) from exc
         problems = release_state.not_ready(self.k, ns) + release_state.services_without_endpoints(self.k, ns)
         if problems:
@@ -263,16 +251,11 @@ class Lifecycle(ContainerSteps):
         )
 
     def do_uninstall(self) -> str:
-        manifest = list(run_sync(self.revision().resources()))
-        kept = release_state.kept_on_purpose(o for o in manifest if o)
+        kept = release_state.kept_on_purpose(self.revision().resources())
         try:
-            run_sync(
-                self.helm().uninstall_release(
-                    self.scenario.release, namespace=self.namespace, wait=True, timeout=self.scenario.timeout
-                )
-            )
+            self.releases().uninstall(self.scenario.release, timeout=self.scenario.timeout)
         except Exception as exc:
-            raise Failed(f"helm uninstall failed: {first_lines(helm_message(exc))}") from exc
+            raise Failed(f"helm uninstall failed: {first_lines(str(exc))}") from exc
         # Pods belong to ReplicaSets the garbage collector removes after helm returns, and real
         # containers take their grace period to stop: wait for them before judging what is left.
         deadline = time.monotonic() + POD_GONE_TIMEOUT
@@ -301,6 +284,7 @@ class Lifecycle(ContainerSteps):
             ("assert installed", self.do_assert_install, True, False),
             ("http smoke", self.do_http_smoke, False, True),
             ("in-container checks", self.do_in_container, False, True),
+            ("network policy", lambda: netpol_steps.prove(self), False, True),
             ("data written", self.do_write_data, False, True),
             ("monitoring", self.do_monitoring, False, True),
             ("upgrade", self.do_upgrade, True, False),
@@ -313,6 +297,7 @@ class Lifecycle(ContainerSteps):
             ("database pod deleted", self.do_database_pod_deleted, False, True),
             ("MySQL-down alert", self.do_mysql_down_alert, False, True),
             ("backup and restore", self.do_backup_restore, False, True),
+            *self.node_plan(),  # drain and node loss, on two or more nodes
             ("bad upgrade", self.do_bad_upgrade, False, False),
             ("upgrade from base", self.do_upgrade_from_base, False, False),
         ]

@@ -19,11 +19,11 @@ from typing import Any
 from webstack import versioning
 from webstack.cluster import Cluster, private_dir
 from webstack.cluster.kube import connect
-from webstack.cluster.scenario import merge
 from webstack.errors import ClusterError, InputError, WebstackError
 from webstack.lifecycle.helm_plumbing import app_images
 from webstack.lifecycle.release_steps import Lifecycle
 from webstack.report import Step
+from webstack.values import merge
 
 
 @dataclass
@@ -37,6 +37,7 @@ class SmokeOptions:
     kubeconfig: Path | None = None
     context: str | None = None
     cluster_name: str | None = None
+    nodes: int = 1  # node provider only (webstack.cluster.check_nodes)
 
 
 @contextlib.contextmanager
@@ -70,7 +71,7 @@ def smoke(opts: SmokeOptions, on_step: Callable[[Step], None] | None = None) -> 
     cluster_opts: dict[str, object] = {}
     if opts.provider == "existing":
         cluster_opts = {"kubeconfig": opts.kubeconfig, "context": opts.context}
-    cluster = make(opts.provider, opts.cluster_name, **cluster_opts)
+    cluster = make(opts.provider, opts.cluster_name, nodes=opts.nodes, **cluster_opts)
     work = private_dir("webstack-smoke-")
     life: Lifecycle | None = None
     with interrupts_raise():

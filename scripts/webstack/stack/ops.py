@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from webstack.smoke_http import Probe, ProbeResult
+from webstack.http_checks import Probe, ProbeResult
 from webstack.stack import Stack
 from webstack.stack.proc import Materialized, StackError, children, ids, program
 from webstack.stack.spec import Container, StackSpec

@@ -1,84 +1,38 @@
-"""The node provider: a real single-node Kubernetes where the chart's containers really run.
+"""The node provider: a real Kubernetes of 1 to 3 nodes where the chart's containers really run.
 
-etcd, kube-apiserver, controller-manager and scheduler (the kwok provider's binaries), kubelet and
-kube-proxy (built from the same Kubernetes module), containerd + runc + CNI plugins from Debian
-and CoreDNS (built from its module) all run as host processes inside a private network namespace
-named after the cluster. Nothing in it can reach out (it has no route out), and the host's
+etcd, kube-apiserver, controller-manager and scheduler (the kwok provider's binaries) and CoreDNS
+(built from its module) run once, in the first node's private network namespace
+(webstack.cluster.node.controlplane); each node (webstack.cluster.node.worker) has its own
+namespace, containerd + runc + CNI bridge (Debian), kubelet and kube-proxy (built from the
+Kubernetes module), all host processes. Nothing can reach out (no route out), and the host's
 netfilter rules, sysctls and ports are untouched. The toolkit's own clients reach the API server
-through a loopback relay (127.0.0.1:<port> on the host -> a Unix socket -> the API server inside),
-so all traffic goes to 127.0.0.0/8 or to addresses inside the namespace. Images are built here
-(webstack.images) and imported into containerd: pods never pull. PVCs bind through our own local
-provisioner (webstack.cluster.node.provisioner). Two clusters can run at once: every name, folder,
-socket, cgroup root and host port is per cluster.
+through a loopback relay, so all traffic goes to 127.0.0.0/8 or to addresses inside the
+namespaces. Images are built here (webstack.images) and imported into every node's containerd:
+pods never pull. PVCs bind through our own local provisioner (webstack.cluster.node.provisioner).
+Two clusters can run at once: every name, folder, socket, cgroup root and host port is per cluster.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import shutil
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from webstack.cluster import private_dir
-from webstack.cluster.node import configs, host, pki
-from webstack.cluster.node.configs import API_PORT, NODE_IP, Layout
-from webstack.errors import ClusterError, ToolchainError
+from webstack.cluster import MAX_NODES, check_nodes, private_dir
+from webstack.cluster.node import configs, controlplane, host, pki
+from webstack.cluster.node.configs import API_PORT, FIRST_NODE, NODE_IP, Layout
+from webstack.cluster.node.programs import CNI_RESULTS, binaries, unavailable_reason
+from webstack.cluster.node.worker import Worker
+from webstack.errors import ClusterError
 from webstack.servers import LOOPBACK, Process, free_port, log_tail, port_open
 
-NODE_NAME = "webstack-node"
+NODE_NAME = FIRST_NODE
 STORAGE_CLASS = "webstack-local"
-HOST_PROGRAMS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "nsenter", "ip", "socat",
-                 "iptables", "iptables-restore", "conntrack", "openssl", "sysctl", "umount")
-CNI_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
-CNI_DIR = Path("/usr/lib/cni")
-CNI_RESULTS = Path("/var/lib/cni/results")
-
-
-def binaries() -> dict[str, Path]:
-    """Every program the node needs; ToolchainError naming each missing one and how to get it."""
-    from webstack.toolchain import TOOLS
-
-    found: dict[str, Path] = {
-        "etcd": TOOLS["etcd"].binary("etcd"),
-        **{c: TOOLS["kubernetes"].binary(c)
-           for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")},
-        **{c: TOOLS["kube-node"].binary(c) for c in ("kubelet", "kube-proxy", "kubectl")},
-        "coredns": TOOLS["coredns"].binary("coredns"),
-    }
-    missing = [f"{k} ({p})" for k, p in found.items() if not os.access(p, os.X_OK)]
-    for prog in HOST_PROGRAMS:
-        where = shutil.which(prog) or next(
-            (f"{d}/{prog}" for d in ("/usr/sbin", "/sbin") if os.access(f"{d}/{prog}", os.X_OK)), None)
-        if where:
-            found[prog] = Path(where)
-        else:
-            missing.append(prog)
-    missing += [f"CNI plugin {p} ({CNI_DIR / p})" for p in CNI_PLUGINS if not (CNI_DIR / p).exists()]
-    if missing:
-        raise ToolchainError(
-            f"the node cluster needs programs that are not here: {', '.join(missing)}. "
-            "Run `make setup` (installs the Debian packages and builds the pinned tools once)."
-        )
-    return found
-
-
-def unavailable_reason() -> str:
-    """Why a real node cannot run on this machine ('' when it can): root, namespaces, cgroups."""
-    if os.geteuid() != 0:
-        return "the node provider needs root (network namespaces, cgroups, mounts)"
-    if not host.CGROUP_FS.is_dir() or not (host.CGROUP_FS / "memory").is_dir():
-        return f"no cgroup v1 memory hierarchy under {host.CGROUP_FS}"
-    if not Path("/proc/self/ns/net").exists():
-        return "this kernel has no network namespaces"
-    return ""
-
-
 class NodeCluster:
     """One real node cluster; start() and stop() are the whole life (stop is idempotent)."""
 
@@ -87,10 +41,13 @@ class NodeCluster:
 
     def __init__(self, name: str | None = None, start_timeout: float = 120,
                  app_versions: list[str] | None = None, api_port: int = 0,
-                 app_dir: Path | None = None) -> None:
+                 app_dir: Path | None = None, nodes: int = 1) -> None:
         self.name = name or f"ws-{secrets.token_hex(4)}"
         if len(self.name) > 15 or not self.name.replace("-", "").isalnum():
             raise ClusterError(f"cluster name {self.name!r}: at most 15 letters, digits and '-'")
+        check_nodes("node", nodes)
+        self.nodes = nodes
+        self.workers: list[Worker] = []
         self.start_timeout = start_timeout
         self.app_versions = app_versions or []
         self.layout: Layout | None = None
@@ -131,7 +88,15 @@ class NodeCluster:
 
         if not self.images:
             return {}
-        return images.chart_values_overlay(self.images)
+        overlay = images.chart_values_overlay(self.images)
+        if len(self.workers) > 1:
+            # Prometheus and the API server run in the first node's namespace, not in pods: kube-router
+            # admits them to that node's pods only, so their address is admitted to the app's /metrics
+            # and nginx's stub_status on the other nodes, as a user admits their Prometheus.
+            peer = {"ipBlock": {"cidr": f"{NODE_IP}/32"}}
+            overlay["flask"]["networkPolicy"] = {"extraFrom": [peer]}
+            overlay.setdefault("nginx", {})["networkPolicy"] = {"statusFrom": [peer]}
+        return overlay
 
     def substitutions(self) -> list[str]:
         from webstack import images
@@ -144,24 +109,28 @@ class NodeCluster:
             raise ClusterError(f"the node provider cannot run here: {reason}; `--provider kwok` runs the "
                                "lifecycle at API level instead (simulated pods)")
         bins = binaries()
-        if in_use := [str(p) for p in (host.NETNS_DIR / self.name, configs.SHORT_DIR / self.name)
-                      if p.exists()] + [str(p) for p in host.cgroup_dirs(f"/{self.name}")]:
-            # Checked before anything is made: a failed start must not remove what another has.
+        probe = Layout(self.name, Path("/nonexistent"))
+        in_use = [str(p) for n in (probe.of_node(k) for k in range(1, MAX_NODES + 1))
+                  for p in [host.NETNS_DIR / n.netns, *host.cgroup_dirs(n.cgroup_root)] if p.exists()]
+        if (configs.SHORT_DIR / self.name).exists():
+            in_use.append(str(configs.SHORT_DIR / self.name))
+        if in_use:  # checked before anything is made: a failed start must not remove what another has
             raise ClusterError(f"a node cluster named {self.name} exists ({', '.join(in_use)}): "
                                f"`webstack cluster down --name {self.name}`, or choose another name")
         started = time.monotonic()
         self.layout = Layout(self.name, private_dir(f"webstack-{self.name}-"))
+        self.workers = [Worker(self, k) for k in range(1, self.nodes + 1)]
         try:
             self._timed("images", lambda: self._build_images())
-            self._timed("files", lambda: self._write_files(bins))
-            self._timed("network", lambda: self._namespace())
-            self._timed("containerd", lambda: self._containerd(bins))
+            self._timed("files", lambda: self._write_files())
+            self._timed("network", lambda: self._network())
+            self._timed("containerd", lambda: [w.containerd(bins) for w in self.workers])
             # Importing (unpacking) the images is the slowest part: it overlaps the control plane's
-            # start, and each image is imported by its own ctr process.
+            # start, and each image is imported into each node by its own ctr process.
             with ThreadPoolExecutor(len(self.images) or 1) as pool:
-                imports = [pool.submit(self._import, [image]) for image in self.images]
-                self._timed("control plane", lambda: self._control_plane(bins))
-                self._timed("node", lambda: self._node(bins))
+                imports = [pool.submit(w.import_image, image) for w in self.workers for image in self.images]
+                self._timed("control plane", lambda: controlplane.start(self, bins))
+                self._timed("nodes", lambda: [w.kubelet(bins) for w in self.workers])
                 self._timed("ready", lambda: self._prepare())
                 t = time.monotonic()
                 for done in imports:
@@ -185,10 +154,11 @@ class NodeCluster:
             self.app_versions = [(APP_DIR / "VERSION").read_text().strip()]
         self.images = images.build(self.app_versions, app_dir=self.app_dir)
 
-    def _write_files(self, bins: dict[str, Path]) -> None:
+    def _write_files(self) -> None:
+        from webstack import images
+
         lay = self.lay
-        for d in (lay.pki, lay.logs, lay.path("cni"), lay.sockets, lay.volumes,
-                  lay.kubelet_dir, lay.root / "pod-logs"):
+        for d in (lay.pki, lay.logs, lay.sockets, lay.volumes, lay.path("cni")):
             d.mkdir(parents=True, exist_ok=True)
         ca = pki.make_ca(lay.pki)
         pki.service_account_keys(lay.pki)
@@ -196,50 +166,40 @@ class NodeCluster:
                   server_names=["kubernetes", "kubernetes.default", "kubernetes.default.svc",
                                 f"kubernetes.default.svc.{configs.CLUSTER_DOMAIN}", "localhost"],
                   server_ips=[NODE_IP, LOOPBACK, configs.SERVICE_API_IP])
-        pki.issue(lay.pki, ca, "kubelet-serving", f"/CN={NODE_NAME}", server_names=[NODE_NAME],
-                  server_ips=[NODE_IP])
         admin = pki.issue(lay.pki, ca, "admin", "/O=system:masters/CN=webstack-admin")
-        node = pki.issue(lay.pki, ca, "node", f"/O=system:nodes/CN=system:node:{NODE_NAME}")
         self.api_port = self.api_port or free_port()
         inside = f"https://{NODE_IP}:{API_PORT}"
         files = {
             "admin-inside.kubeconfig": configs.kubeconfig(inside, ca.cert, admin.cert, admin.key, "inside"),
-            "kubelet.kubeconfig": configs.kubeconfig(inside, ca.cert, node.cert, node.key, "inside"),
-            "containerd.toml": configs.containerd_toml(lay, self._pause_ref()),
-            "kubelet.yaml": configs.kubelet_config(lay, NODE_NAME),
-            "kube-proxy.yaml": configs.kube_proxy_config(lay, NODE_NAME),
             "Corefile": configs.corefile(lay),
-            # Pods get cluster DNS; the node itself has no upstream resolver (nothing leaves).
+            # Pods get cluster DNS; the nodes themselves have no upstream resolver (nothing leaves).
             "resolv.conf": f"nameserver {NODE_IP}\n",
         }
         for name, text in files.items():
             lay.path(name).write_text(text)
-        cni = lay.path("cni") / "10-webstack.conflist"
-        tmp = cni.with_suffix(".tmp")  # containerd watches the folder: never let it see half a file
-        tmp.write_text(configs.cni_conflist(lay))
-        tmp.rename(cni)
+        for worker in self.workers:
+            worker.write_files(ca, images.PAUSE_REF)
         self.kubeconfig.write_text(configs.kubeconfig(
             f"https://{LOOPBACK}:{self.api_port}", ca.cert, admin.cert, admin.key, self.context or ""))
         self.kubeconfig.chmod(0o600)
 
-    def _pause_ref(self) -> str:
-        from webstack import images
+    def _network(self) -> None:
+        for worker in self.workers:
+            worker.namespace(self.nodes)
+        for worker in self.workers:
+            worker.routes(self.nodes)
 
-        return images.PAUSE_REF
-
-    def _namespace(self) -> None:
-        host.create_netns(self.lay.netns, configs.NODE_CIDR, configs.SERVICE_CIDR)
-        host.create_cgroups(self.lay.cgroup_root)
-
-    def _daemon(self, name: str, cmd: list[str], *, inside: bool = True) -> Process:
-        proc = host.start_daemon(name, cmd, self.lay.logs, self.lay.netns if inside else None)
+    def daemon(self, name: str, cmd: list[str], *, inside: bool = True, ns: str | None = None) -> Process:
+        """Start a daemon (in the first node's namespace, or `ns`, or on the host) with a pid file."""
+        where = (ns or self.lay.netns) if inside else None
+        proc = host.start_daemon(name, cmd, self.lay.logs, where)
         self.procs[name] = proc
         (self.lay.root / "pids").mkdir(exist_ok=True)
         (self.lay.root / "pids" / f"{name}.pid").write_text(str(proc.pid))
         return proc
 
-    def _wait(self, predicate: Any, what: str, proc: Process | None = None,
-              timeout: float | None = None) -> None:
+    def wait(self, predicate: Any, what: str, proc: Process | None = None,
+             timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout or self.start_timeout)
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):
@@ -253,130 +213,47 @@ class NodeCluster:
         raise ClusterError(f"node cluster {self.name}: no {what} within {timeout or self.start_timeout:.0f}s"
                            f"{tail}")
 
-    def _containerd(self, bins: dict[str, Path]) -> None:
-        proc = self._daemon("containerd", [str(bins["containerd"]), "--config",
-                                           str(self.lay.path("containerd.toml"))])
-        self._wait(lambda: self._ctr("version").returncode == 0, "containerd answering", proc, 30)
-
-    def _ctr(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        cmd = ["ctr", "--address", str(self.lay.containerd_socket), "--namespace", "k8s.io", *args]
-        return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
-
-    def _import(self, built: list[Any]) -> None:
-        for image in built:
-            res = self._ctr("images", "import", str(image.archive), timeout=300)
-            if res.returncode != 0:
-                raise ClusterError(
-                    f"importing {image.ref} into containerd failed: {res.stderr.strip()[-400:]}")
-
-    def _control_plane(self, bins: dict[str, Path]) -> None:
-        lay, p = self.lay, self.lay.pki
-        etcd = self._daemon("etcd", [
-            str(bins["etcd"]), "--name", "node", "--data-dir", str(lay.root / "etcd"),
-            "--listen-client-urls", "http://127.0.0.1:2379",
-            "--advertise-client-urls", "http://127.0.0.1:2379",
-            "--listen-peer-urls", "http://127.0.0.1:2380",
-            "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-            "--initial-cluster", "node=http://127.0.0.1:2380", "--unsafe-no-fsync",
-            "--listen-metrics-urls", "http://127.0.0.1:2381",
-        ])
-        self._relay()
-        api = self._daemon("kube-apiserver", [
-            str(bins["kube-apiserver"]), "--etcd-servers", "http://127.0.0.1:2379",
-            "--bind-address", "0.0.0.0", "--secure-port", str(API_PORT), "--advertise-address", NODE_IP,
-            "--service-cluster-ip-range", configs.SERVICE_CIDR,
-            "--client-ca-file", str(p / "ca.crt"),
-            "--tls-cert-file", str(p / "apiserver.crt"), "--tls-private-key-file", str(p / "apiserver.key"),
-            "--kubelet-client-certificate", str(p / "admin.crt"),
-            "--kubelet-client-key", str(p / "admin.key"),
-            "--kubelet-certificate-authority", str(p / "ca.crt"),
-            # exec/port-forward would otherwise resolve the node name through the host's resolver.
-            "--kubelet-preferred-address-types", "InternalIP",
-            "--service-account-issuer", f"https://kubernetes.default.svc.{configs.CLUSTER_DOMAIN}",
-            "--service-account-key-file", str(p / "sa.pub"),
-            "--service-account-signing-key-file", str(p / "sa.key"),
-            "--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
-            "--allow-privileged=false", "--profiling=false",
-        ])
-        self._wait(lambda: etcd.alive() and self._api_ready(), "API server ready", api)
-        kubeconfig = str(lay.path("admin-inside.kubeconfig"))
-        self._daemon("kube-controller-manager", [
-            str(bins["kube-controller-manager"]), "--kubeconfig", kubeconfig,
-            "--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig,
-            "--bind-address", "127.0.0.1", "--service-account-private-key-file", str(p / "sa.key"),
-            "--root-ca-file", str(p / "ca.crt"), "--use-service-account-credentials",
-            "--cluster-signing-cert-file", str(p / "ca.crt"), "--cluster-signing-key-file", str(p / "ca.key"),
-            "--leader-elect=false",
-        ])
-        self._daemon("kube-scheduler", [
-            str(bins["kube-scheduler"]), "--kubeconfig", kubeconfig,
-            "--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig,
-            "--bind-address", "127.0.0.1", "--leader-elect=false",
-        ])
-
-    def _relay(self) -> None:
-        """127.0.0.1:<api_port> on the host -> a Unix socket in the cluster folder -> the API server."""
-        sock = self.lay.api_socket
-        self._daemon("relay-inside", ["socat", f"UNIX-LISTEN:{sock},fork,mode=600",
-                                      f"TCP:{NODE_IP}:{API_PORT}"])
-        if not _port_free(self.api_port):  # connecting would reach the other listener: ask bind
-            raise ClusterError(f"the API relay cannot listen on {LOOPBACK}:{self.api_port}: the port is "
-                               "already taken; choose another or stop what holds it")
-        outside = self._daemon("relay-host", [
-            "socat", f"TCP-LISTEN:{self.api_port},bind={LOOPBACK},fork,reuseaddr", f"UNIX-CONNECT:{sock}",
-        ], inside=False)
-        deadline = time.monotonic() + 10
-        while not port_open(self.api_port) or not outside.alive():
-            if not outside.alive() or time.monotonic() > deadline:
-                raise ClusterError(
-                    f"the API relay could not listen on {LOOPBACK}:{self.api_port} (is the port already "
-                    f"taken?):\n{log_tail(outside.log, 5)}")
-            time.sleep(0.05)
-
-    def _api_ready(self) -> bool:
-        import ssl
-        import urllib.request
-
-        ctx = ssl.create_default_context(cafile=str(self.lay.pki / "ca.crt"))
-        ctx.load_cert_chain(str(self.lay.pki / "admin.crt"), str(self.lay.pki / "admin.key"))
-        url = f"https://{LOOPBACK}:{self.api_port}/readyz"
-        with urllib.request.urlopen(url, context=ctx, timeout=2) as resp:
-            return bool(resp.status == 200)
-
-    def _node(self, bins: dict[str, Path]) -> None:
-        lay = self.lay
-        self._daemon("kubelet", [
-            str(bins["kubelet"]), "--config", str(lay.path("kubelet.yaml")),
-            "--kubeconfig", str(lay.path("kubelet.kubeconfig")), "--root-dir", str(lay.kubelet_dir),
-            "--hostname-override", NODE_NAME, "--node-ip", NODE_IP,
-        ])
-        self._daemon("kube-proxy", [str(bins["kube-proxy"]), "--config", str(lay.path("kube-proxy.yaml"))])
-        self._daemon("coredns", [str(bins["coredns"]), "-conf", str(lay.path("Corefile"))])
-
     def _prepare(self) -> None:
-        """Node Ready, a default StorageClass with its provisioner, the default ServiceAccount."""
+        """Nodes Ready, a default StorageClass with its provisioner, the default ServiceAccount."""
         from kubernetes import client
 
         from webstack.cluster.kube import connect
 
         kube = connect(self.kubeconfig, self.context)
         try:
-            self._wait(lambda: _node_ready(kube.core.read_node(NODE_NAME)), f"node {NODE_NAME} Ready",
-                       self.procs["kubelet"])
+            for w in self.workers:
+                self.wait(lambda w=w: _node_ready(kube.core.read_node(w.name)), f"node {w.name} Ready",
+                          self.procs[w.proc("kubelet")])
             kube.storage.create_storage_class(client.V1StorageClass(
                 metadata=client.V1ObjectMeta(
                     name=STORAGE_CLASS, annotations={"storageclass.kubernetes.io/is-default-class": "true"}),
                 provisioner="webstack.node/local", reclaim_policy="Delete",
                 volume_binding_mode="Immediate"))
-            self._wait(lambda: bool(kube.core.read_namespaced_service_account("default", "default")),
-                       "the default ServiceAccount")
+            self.wait(lambda: bool(kube.core.read_namespaced_service_account("default", "default")),
+                      "the default ServiceAccount")
         finally:
             kube.close()
         lay = self.lay
-        self._daemon("provisioner", [
+        self.daemon("provisioner", [
             sys.executable, "-m", "webstack.cluster.node.provisioner",
             str(lay.path("admin-inside.kubeconfig")),
             str(lay.volumes), NODE_NAME, STORAGE_CLASS, str(lay.logs / "provisioner-events.log")])
+
+    def worker(self, name: str) -> Worker:
+        """The node called `name` (a Kubernetes node name)."""
+        for w in self.workers:
+            if w.name == name:
+                return w
+        raise ClusterError(f"node cluster {self.name} has no node {name} (nodes: "
+                           f"{', '.join(w.name for w in self.workers)})")
+
+    def lose_node(self, name: str) -> list[int]:
+        """Node `name` goes away abruptly: its kubelet, containerd, kube-proxy and containers SIGKILLed."""
+        return self.worker(name).lose()
+
+    def restore_node(self, name: str) -> None:
+        """Start a lost node's containerd, kubelet and kube-proxy again (its files and state are kept)."""
+        self.worker(name).restore(binaries())
 
     def load_images(self, images: list[str]) -> None:
         """Build (or take from the cache) and import the app images named `webstack/app:<version>`."""
@@ -389,7 +266,9 @@ class NodeCluster:
         self.app_versions += new
         built = [b for b in img.build(self.app_versions, app_dir=self.app_dir) if b.name == "app"
                  and b.ref.rsplit(":", 1)[1] in new]
-        self._import(built)
+        for worker in self.workers:
+            for image in built:
+                worker.import_image(image)
         self.images += built
 
     def forward_service(self, namespace: str, service: str, port: int) -> int:
@@ -407,11 +286,11 @@ class NodeCluster:
             kube.close()
         tag = f"forward-{len([n for n in self.procs if n.startswith('forward-')]) // 2}"
         sock = self.lay.sockets / f"{tag}.sock"
-        self._daemon(f"{tag}-inside", ["socat", f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:{ip}:{port}"])
+        self.daemon(f"{tag}-inside", ["socat", f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:{ip}:{port}"])
         local = free_port()
-        proc = self._daemon(f"{tag}-host", ["socat", f"TCP-LISTEN:{local},bind={LOOPBACK},fork,reuseaddr",
+        proc = self.daemon(f"{tag}-host", ["socat", f"TCP-LISTEN:{local},bind={LOOPBACK},fork,reuseaddr",
                                             f"UNIX-CONNECT:{sock}"], inside=False)
-        self._wait(lambda: port_open(local), f"the relay to svc/{service} on {LOOPBACK}:{local}", proc, 10)
+        self.wait(lambda: port_open(local), f"the relay to svc/{service} on {LOOPBACK}:{local}", proc, 10)
         return local
 
     def start_prometheus(self, monitors: list[dict[str, Any]], rules_text: str, interval: str = "1s") -> str:
@@ -422,31 +301,35 @@ class NodeCluster:
 
     # -- teardown -----------------------------------------------------------------------------------
     def stop(self, keep_logs_in: Path | None = None) -> None:
-        """Stop everything and remove every trace; ClusterError listing anything that stayed."""
+        """Stop everything of every node and remove every trace; ClusterError listing what stayed.
+
+        Every possible node is swept (up to MAX_NODES), so `webstack cluster down`, which does not
+        know how many nodes an earlier `up` started, removes them all."""
         if self.layout is None:
             return
         lay = self.lay
         if keep_logs_in is not None:
             self.copy_logs(keep_logs_in)
-        ns_inode = host.netns_inode(lay.netns)
-        order = ["kubelet", "provisioner", "kube-proxy", "coredns", "kube-scheduler",
-                 "kube-controller-manager", "kube-apiserver", "etcd", "containerd"]
+        nodes = [lay.of_node(k) for k in range(1, MAX_NODES + 1)]
+        inodes = [host.netns_inode(n.netns) for n in nodes]
         pidfiles = sorted((lay.root / "pids").glob("*.pid")) if (lay.root / "pids").is_dir() else []
-        names = order + sorted({p.stem for p in pidfiles} - set(order))  # relays and forwards last
-        for name in names:
+        for name in sorted({p.stem for p in pidfiles} | set(self.procs), key=_stop_rank):
             if name in self.procs:
                 host.stop_daemon(self.procs.pop(name))
             else:
                 host.stop_pidfile(lay.root / "pids" / f"{name}.pid", (lay.root, lay.short))
-        stuck = host.kill_all(ns_inode, lay.cgroup_root)
+        stuck = [pid for n, inode in zip(nodes, inodes, strict=True)
+                 for pid in host.kill_all(inode, n.cgroup_root)]
         left_mounts = host.unmount_under(lay.root, lay.short)
         for f in CNI_RESULTS.glob(f"{lay.cni_network}-*") if CNI_RESULTS.is_dir() else []:
-            f.unlink(missing_ok=True)
-        left_cgroups = host.remove_cgroups(lay.cgroup_root)
-        host.delete_netns(lay.netns)
+            f.unlink(missing_ok=True)  # every node's network is named <cluster>[-k]
+        left_cgroups = [c for n in nodes for c in host.remove_cgroups(n.cgroup_root)]
+        for n in reversed(nodes):  # the others' links plug into the first node's bridge
+            host.delete_netns(n.netns)
         shutil.rmtree(lay.root, ignore_errors=True)
         shutil.rmtree(lay.short, ignore_errors=True)
         self.layout = None
+        self.workers = []
         problems = [f"processes {stuck}" if stuck else "",
                     f"mounts {left_mounts}" if left_mounts else "",
                     f"cgroups {[str(c) for c in left_cgroups]}" if left_cgroups else ""]
@@ -460,10 +343,10 @@ class NodeCluster:
         out.mkdir(parents=True, exist_ok=True)
         for log in self.lay.logs.glob("*.log"):
             shutil.copy2(log, out / log.name)
-        pods = self.lay.root / "pod-logs"
-        if pods.is_dir():
-            shutil.copytree(pods, out / "pods", dirs_exist_ok=True, symlinks=False,
-                            ignore_dangling_symlinks=True)
+        for worker in self.workers:
+            if worker.lay.pod_logs.is_dir():
+                shutil.copytree(worker.lay.pod_logs, out / f"pods{worker.lay.suffix}", dirs_exist_ok=True,
+                                symlinks=False, ignore_dangling_symlinks=True)
 
     def diagnostics(self) -> str:
         if self.layout is None:
@@ -471,15 +354,15 @@ class NodeCluster:
         return "\n".join(f"{name} ({p.log}):\n{log_tail(p.log, 8)}" for name, p in self.procs.items())
 
 
-def _port_free(port: int) -> bool:
-    import socket
+# Kubelets first (they would restart what stops under them), containerd last of the node's;
+# relays and forwards (any other name) after everything.
+STOP_ORDER = ("kubelet", "provisioner", "kube-router", "kube-proxy", "coredns", "kube-scheduler",
+              "kube-controller-manager", "kube-apiserver", "etcd", "containerd")
 
-    with socket.socket() as sock:
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return False
-    return True
+
+def _stop_rank(name: str) -> tuple[int, str]:
+    base = name.rsplit("-", 1)[0] if name[-1].isdigit() and name.rsplit("-", 1)[0] in STOP_ORDER else name
+    return (STOP_ORDER.index(base) if base in STOP_ORDER else len(STOP_ORDER), name)
 
 
 def _node_ready(node: Any) -> bool:

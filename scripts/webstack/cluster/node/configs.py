@@ -14,9 +14,10 @@ from pathlib import Path
 
 import yaml
 
-NODE_IP = "10.200.0.1"  # on a veth inside the private namespace: the same in every cluster
+NODE_IP = "10.200.0.1"  # the first node's (the control plane's) address: the same in every cluster
 NODE_CIDR = f"{NODE_IP}/24"
-POD_CIDR = "10.244.0.0/24"
+CLUSTER_POD_CIDR = "10.244.0.0/16"  # every node's pods (node k: 10.244.(k-1).0/24); kube-proxy's clusterCIDR
+FIRST_NODE = "webstack-node"
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_API_IP = "10.96.0.1"  # the first Service IP: kubernetes.default
 API_PORT = 6443
@@ -27,20 +28,65 @@ CLUSTER_DOMAIN = "cluster.local"
 SHORT_DIR = Path("/var/lib/webstack")
 
 
+def node_name(node: int) -> str:
+    return FIRST_NODE if node == 1 else f"{FIRST_NODE}-{node}"
+
+
+def node_ip(node: int) -> str:
+    return f"10.200.0.{node}"
+
+
+def pod_cidr(node: int) -> str:
+    return f"10.244.{node - 1}.0/24"
+
+
 @dataclass(frozen=True)
 class Layout:
-    """Where one cluster keeps everything: one folder, one network namespace, one cgroup root."""
+    """Where one node of a cluster keeps everything: its folders, network namespace and cgroup root.
 
-    name: str  # unique per cluster; names the network namespace and cgroup root
+    Node 1 (the control plane's) uses the cluster's own names and folders; node k > 1 adds `-k` to
+    the names and keeps its files in an `n<k>` folder below the cluster's, so teardown of the
+    cluster's folders removes every node's.
+    """
+
+    name: str  # unique per cluster; names the network namespaces and cgroup roots
     root: Path
+    node: int = 1
+
+    def of_node(self, node: int) -> Layout:
+        return Layout(self.name, self.root, node)
+
+    @property
+    def suffix(self) -> str:
+        return "" if self.node == 1 else f"-{self.node}"
+
+    @property
+    def node_name(self) -> str:
+        return node_name(self.node)
+
+    @property
+    def node_ip(self) -> str:
+        return node_ip(self.node)
+
+    @property
+    def pod_cidr(self) -> str:
+        return pod_cidr(self.node)
 
     @property
     def netns(self) -> str:
-        return self.name
+        return f"{self.name}{self.suffix}"
 
     @property
     def cgroup_root(self) -> str:
-        return f"/{self.name}"
+        return f"/{self.name}{self.suffix}"
+
+    @property
+    def node_dir(self) -> Path:
+        return self.root if self.node == 1 else self.root / f"n{self.node}"
+
+    @property
+    def node_short(self) -> Path:
+        return self.short if self.node == 1 else self.short / f"n{self.node}"
 
     @property
     def pki(self) -> Path:
@@ -61,7 +107,7 @@ class Layout:
 
     @property
     def containerd_socket(self) -> Path:
-        return self.sockets / "containerd.sock"
+        return self.node_short / "sock" / "containerd.sock"
 
     @property
     def api_socket(self) -> Path:
@@ -69,7 +115,7 @@ class Layout:
 
     @property
     def runc_root(self) -> Path:
-        return self.root / "runc"
+        return self.node_dir / "runc"
 
     @property
     def volumes(self) -> Path:
@@ -77,21 +123,26 @@ class Layout:
 
     @property
     def kubelet_dir(self) -> Path:
-        return self.short / "kubelet"
+        return self.node_short / "kubelet"
+
+    @property
+    def pod_logs(self) -> Path:
+        return self.node_dir / "pod-logs"
 
     @property
     def cni_network(self) -> str:
-        return self.name  # CNI's result cache files are named after the network: ours are findable
+        return self.netns  # CNI's result cache files are named after the network: ours are findable
 
     def path(self, name: str) -> Path:
-        return self.root / "etc" / name
+        """A configuration file of this node (node 1's are the cluster's shared ones too)."""
+        return self.node_dir / "etc" / name
 
 
 def containerd_toml(lay: Layout, pause_ref: str) -> str:
     """containerd 1.6 (config version 2): private root/state/sockets, our pause image, our CNI."""
-    state = lay.root / "containerd-state"
+    state = lay.node_dir / "containerd-state"
     return f"""version = 2
-root = "{lay.root / 'containerd'}"
+root = "{lay.node_dir / 'containerd'}"
 state = "{state}"
 disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",
@@ -110,7 +161,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   address = ""
 
 [plugins."io.containerd.internal.v1.opt"]
-  path = "{lay.root / 'containerd-opt'}"
+  path = "{lay.node_dir / 'containerd-opt'}"
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{pause_ref}"
@@ -147,8 +198,8 @@ def cni_conflist(lay: Layout) -> str:
                 "type": "bridge", "bridge": "cni0", "isGateway": True, "ipMasq": False,
                 "hairpinMode": True,
                 "ipam": {
-                    "type": "host-local", "ranges": [[{"subnet": POD_CIDR}]],
-                    "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(lay.root / "cni-ipam"),
+                    "type": "host-local", "ranges": [[{"subnet": lay.pod_cidr}]],
+                    "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(lay.node_dir / "cni-ipam"),
                 },
             },
             {"type": "portmap", "capabilities": {"portMappings": True}},
@@ -170,7 +221,7 @@ def kubelet_config(lay: Layout, node_name: str) -> str:
     return yaml.safe_dump({
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
-        "address": NODE_IP,
+        "address": lay.node_ip,
         "port": 10250,
         "readOnlyPort": 0,
         "healthzBindAddress": "127.0.0.1",
@@ -181,19 +232,19 @@ def kubelet_config(lay: Layout, node_name: str) -> str:
             "x509": {"clientCAFile": str(pki / "ca.crt")},
         },
         "authorization": {"mode": "Webhook"},
-        "tlsCertFile": str(pki / "kubelet-serving.crt"),
-        "tlsPrivateKeyFile": str(pki / "kubelet-serving.key"),
+        "tlsCertFile": str(pki / f"kubelet-serving{lay.suffix}.crt"),
+        "tlsPrivateKeyFile": str(pki / f"kubelet-serving{lay.suffix}.key"),
         "containerRuntimeEndpoint": f"unix://{lay.containerd_socket}",
         # cgroup v1 hybrid here; kubelet 1.36 refuses v1 unless told, and runs pods under our root.
         "failCgroupV1": False,
         "cgroupDriver": "cgroupfs",
         "cgroupRoot": lay.cgroup_root,
         "failSwapOn": False,
-        "clusterDNS": [NODE_IP],
+        "clusterDNS": [NODE_IP],  # CoreDNS runs beside the control plane on the first node
         "clusterDomain": CLUSTER_DOMAIN,
-        "resolvConf": str(lay.path("resolv.conf")),
-        "podLogsDir": str(lay.root / "pod-logs"),
-        "podCIDR": POD_CIDR,
+        "resolvConf": str(lay.of_node(1).path("resolv.conf")),
+        "podLogsDir": str(lay.pod_logs),
+        "podCIDR": lay.pod_cidr,
         "serializeImagePulls": False,
         "registerNode": True,
         "maxPods": 60,
@@ -204,6 +255,9 @@ def kubelet_config(lay: Layout, node_name: str) -> str:
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
         "nodeStatusReportFrequency": "10s",
+        # The lease is renewed every quarter of this (5s): a node lost is noticed within the
+        # controller-manager's short grace period (see NodeCluster), a live one never misses it.
+        "nodeLeaseDurationSeconds": 20,
         "syncFrequency": "10s",
         "fileCheckFrequency": "10s",
         "shutdownGracePeriod": "0s",
@@ -217,18 +271,18 @@ def kube_proxy_config(lay: Layout, node_name: str) -> str:
     return yaml.safe_dump({
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
-        "clientConnection": {"kubeconfig": str(lay.path("admin-inside.kubeconfig"))},
+        "clientConnection": {"kubeconfig": str(lay.of_node(1).path("admin-inside.kubeconfig"))},
         "mode": "iptables",
         "hostnameOverride": node_name,
-        "clusterCIDR": POD_CIDR,
-        "bindAddress": NODE_IP,
+        "clusterCIDR": CLUSTER_POD_CIDR,
+        "bindAddress": lay.node_ip,
         "healthzBindAddress": "127.0.0.1:10256",
         "metricsBindAddress": "127.0.0.1:10249",
         # 0 = leave the (host-wide) conntrack sysctls alone.
         "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s",
                       "tcpCloseWaitTimeout": "0s"},
         "iptables": {"localhostNodePorts": False, "masqueradeAll": False},
-        "nodePortAddresses": [NODE_CIDR],
+        "nodePortAddresses": [f"{lay.node_ip}/24"],
     }, sort_keys=False)
 
 

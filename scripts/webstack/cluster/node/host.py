@@ -40,17 +40,43 @@ def in_netns(ns: str) -> list[str]:
 
 
 # -- network namespace ------------------------------------------------------------------------------
-def create_netns(ns: str, node_cidr: str, service_cidr: str) -> None:
-    """The namespace, its loopback, and the node address on a veth pair kept inside it (this
-    kernel has no dummy links). Forwarding and bridge netfilter are set inside it only: both
-    sysctls are per network namespace, so the host's stay untouched."""
+def create_netns(ns: str, node_cidr: str, service_cidr: str, *, bridge: bool = False) -> None:
+    """The namespace, its loopback, and the node address on `node0`: one end of a veth pair kept
+    inside it (this kernel has no dummy links), or, when other nodes join (`bridge`), a bridge
+    their links plug into. Forwarding and bridge netfilter are set inside it only: both sysctls
+    are per network namespace, so the host's stay untouched."""
     run(["ip", "netns", "add", ns], f"creating network namespace {ns}")
+    link = (["ip", "link", "add", "node0", "type", "bridge"] if bridge else
+            ["ip", "link", "add", "node0", "type", "veth", "peer", "name", "node0-peer"])
     steps = [
         ["ip", "link", "set", "lo", "up"],
-        ["ip", "link", "add", "node0", "type", "veth", "peer", "name", "node0-peer"],
+        link,
         ["ip", "addr", "add", node_cidr, "dev", "node0"],
         ["ip", "link", "set", "node0", "up"],
-        ["ip", "link", "set", "node0-peer", "up"],
+        *([] if bridge else [["ip", "link", "set", "node0-peer", "up"]]),
+    ]
+    for cmd in steps:
+        run(cmd, f"setting up network namespace {ns}", ns=ns)
+    _node_settings(ns, node_cidr, service_cidr)
+
+
+def join_netns(first: str, ns: str, node: int, node_cidr: str, service_cidr: str) -> None:
+    """Node `node`'s namespace: `node0` there is a veth whose peer (`w<node>`) is a port of the
+    first namespace's bridge, so every node reaches every other on one link-layer segment."""
+    run(["ip", "netns", "add", ns], f"creating network namespace {ns}")
+    port = f"w{node}"
+    run(["ip", "link", "add", port, "type", "veth", "peer", "name", "node0", "netns", ns],
+        f"linking network namespace {ns} to {first}", ns=first)
+    run(["ip", "link", "set", port, "master", "node0", "up"], f"plugging {port} into {first}'s bridge",
+        ns=first)
+    for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", node_cidr, "dev", "node0"],
+                ["ip", "link", "set", "node0", "up"]):
+        run(cmd, f"setting up network namespace {ns}", ns=ns)
+    _node_settings(ns, node_cidr, service_cidr)
+
+
+def _node_settings(ns: str, node_cidr: str, service_cidr: str) -> None:
+    steps = [
         # Locally started connections to Service IPs (the probe's relay) need a route to exist
         # before kube-proxy's OUTPUT rules rewrite them to a pod address.
         ["ip", "route", "add", service_cidr, "dev", "node0", "src", node_cidr.split("/")[0]],
@@ -59,6 +85,11 @@ def create_netns(ns: str, node_cidr: str, service_cidr: str) -> None:
     ]
     for cmd in steps:
         run(cmd, f"setting up network namespace {ns}", ns=ns)
+
+
+def route(ns: str, cidr: str, via: str) -> None:
+    """Another node's pods are reached through that node's address."""
+    run(["ip", "route", "add", cidr, "via", via, "dev", "node0"], f"routing {cidr} via {via} in {ns}", ns=ns)
 
 
 def netns_inode(ns: str) -> int | None:

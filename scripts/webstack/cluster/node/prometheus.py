@@ -45,16 +45,16 @@ def start(cluster: Any, monitors: list[dict[str, Any]], rules_text: str, *, inte
         "rule_files": [str(folder / "rules.yaml")],
         "scrape_configs": jobs,
     }, sort_keys=False))
-    proc = cluster._daemon("prometheus", [
+    proc = cluster.daemon("prometheus", [
         str(binary), "--config.file", str(folder / "prometheus.yml"),
         "--storage.tsdb.path", str(folder / "data"), "--storage.tsdb.retention.time", "2h",
         "--web.listen-address", f"{LOOPBACK}:{PORT}",
     ])
     sock = lay.sockets / "prometheus.sock"
-    cluster._daemon("prometheus-relay-inside", ["socat", f"UNIX-LISTEN:{sock},fork,mode=600",
+    cluster.daemon("prometheus-relay-inside", ["socat", f"UNIX-LISTEN:{sock},fork,mode=600",
                                                 f"TCP:{LOOPBACK}:{PORT}"])
     local = free_port()
-    cluster._daemon("prometheus-relay-host", ["socat", f"TCP-LISTEN:{local},bind={LOOPBACK},fork,reuseaddr",
+    cluster.daemon("prometheus-relay-host", ["socat", f"TCP-LISTEN:{local},bind={LOOPBACK},fork,reuseaddr",
                                               f"UNIX-CONNECT:{sock}"], inside=False)
     url = f"http://{LOOPBACK}:{local}"
     deadline = time.monotonic() + 60

@@ -1,9 +1,11 @@
 """A dynamic provisioner for the node cluster: claims of our StorageClass get a `local` volume.
 
-It watches (polls, twice a second) for Pending claims of its class (Immediate binding: on one
-node there is no placement to wait for, and Helm's --wait counts an unbound claim as not ready,
-so a claim no pod uses yet, such as the backup volume, would hold an upgrade), makes a folder
-under the cluster's volumes folder, and creates a PersistentVolume bound to the claim. `local`
+It watches (polls, twice a second) for Pending claims of its class (Immediate binding: Helm's
+--wait counts an unbound claim as not ready, so a claim no pod uses yet, such as the backup
+volume, would hold an upgrade), makes a folder under the cluster's volumes folder, and creates a
+PersistentVolume bound to the claim, with node affinity to the first node (or to the node the
+scheduler chose, when a claim of a WaitForFirstConsumer class names one): on several nodes a
+volume lives on one node, and its pod follows it there. `local`
 volumes (unlike hostPath) get the pod's fsGroup applied by kubelet, as real disks do. When a
 volume is Released and its policy is Delete, it removes the folder and the volume: PV reclaim
 works on uninstall as it does with a real provisioner.
@@ -75,14 +77,13 @@ class Provisioner:
                 self._delete(kube, pv)
 
     def _ours(self, pvc: Any) -> bool:
-        annotations = pvc.metadata.annotations or {}
-        return (pvc.spec.storage_class_name == self.storage_class
-                and annotations.get(SELECTED_NODE, self.node) == self.node)
+        return bool(pvc.spec.storage_class_name == self.storage_class)
 
     def _provision(self, kube: Any, pvc: Any) -> None:
         from kubernetes import client
 
         name = f"pvc-{pvc.metadata.uid}"
+        node = (pvc.metadata.annotations or {}).get(SELECTED_NODE, self.node)
         path = self.root / f"{pvc.metadata.namespace}-{pvc.metadata.name}-{pvc.metadata.uid[:8]}"
         path.mkdir(parents=True, exist_ok=True)
         pv = client.V1PersistentVolume(
@@ -100,7 +101,7 @@ class Provisioner:
                     uid=pvc.metadata.uid, api_version="v1"),
                 node_affinity=client.V1VolumeNodeAffinity(required=client.V1NodeSelector(node_selector_terms=[
                     client.V1NodeSelectorTerm(match_expressions=[client.V1NodeSelectorRequirement(
-                        key="kubernetes.io/hostname", operator="In", values=[self.node])])])),
+                        key="kubernetes.io/hostname", operator="In", values=[node])])])),
             ),
         )
         try:
@@ -110,7 +111,7 @@ class Provisioner:
                 raise
             return
         self.provisioned.append(name)
-        self._say(f"provisioned {name} for {pvc.metadata.namespace}/{pvc.metadata.name} at {path}")
+        self._say(f"provisioned {name} for {pvc.metadata.namespace}/{pvc.metadata.name} at {path} on {node}")
 
     def _delete(self, kube: Any, pv: Any) -> None:
         from kubernetes import client

@@ -1,4 +1,4 @@
-"""Release rules a chart package must meet before it is published.
+"""Release rules a chart package must meet before it is published (`webstack package` runs them).
 
 - appVersion equals the app's VERSION file;
 - CHANGELOG.md's newest release is the chart version, and `artifacthub.io/changes` lists its changes;
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from webstack import changelog
+from webstack.checks.chart_rules import app_version_rule
 from webstack.errors import InputError
-from webstack.lint import app_version_rule
 from webstack.report import Finding
 from webstack.yamlfile import read_text
 

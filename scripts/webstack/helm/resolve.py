@@ -1,4 +1,4 @@
-"""The one place the helm binary is found, version-checked and driven.
+"""Which helm binary runs: found and version-checked once per process.
 
 Resolution order: $WEBSTACK_HELM (must be Helm 4), a Helm 4 on PATH, the pinned build in the cache.
 A Helm 3 on PATH is ignored with a one-line notice: Helm 3 left security support on 2026-11-11.
@@ -12,15 +12,10 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from webstack.errors import HelmError, HelmVersionError, ToolchainError
+from webstack.errors import HelmVersionError, ToolchainError
 from webstack.toolchain import HELM_VERSION, TOOLS
-
-if TYPE_CHECKING:
-    from pyhelm3 import Client
 
 SUPPORTED_MAJOR = 4
 _SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
@@ -100,27 +95,3 @@ def binary() -> Path:
         f"no helm binary: run `make setup` (builds Helm {HELM_VERSION} with `go install`, cached in "
         f"{pinned.parent}), or put a Helm 4 on PATH, or set WEBSTACK_HELM=/path/to/helm."
     )
-
-
-def client(kubeconfig: Path | None = None, kubecontext: str | None = None) -> Client:
-    """A pyhelm3 Client bound to the resolved helm binary."""
-    from pyhelm3 import Client
-
-    return Client(executable=str(binary()), kubeconfig=kubeconfig, kubecontext=kubecontext)
-
-
-def run(args: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
-        timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run helm for what pyhelm3 does not cover (lint, package, dependency, test, ...).
-
-    On failure raises HelmError carrying helm's own message (it names the template file and line).
-    """
-    cmd = [str(binary()), *args]
-    try:
-        res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                             check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise HelmError(f"`helm {' '.join(args)}` did not finish within {timeout:.0f}s") from exc
-    if check and res.returncode != 0:
-        raise HelmError(f"`helm {' '.join(args)}` failed:\n{(res.stderr or res.stdout).strip()}")
-    return res

@@ -1,7 +1,8 @@
-"""HTTP smoke checks against a running webstack, shared by the stack tier and the cluster tier (kind).
+"""HTTP checks against a running webstack through its front door (nginx), shared by the stack tier and
+the cluster tier (where containers run).
 
 Every check is a plain function taking the base URL of the front door (nginx) and returning a short
-detail string, or raising SmokeFailure with what was expected and what came back. `run_checks`
+detail string, or raising HttpCheckFailed with what was expected and what came back. `run_checks`
 runs a list of them into report Steps; `Probe` hammers one URL in a thread during an upgrade or a
 reload and counts what failed.
 """
@@ -30,8 +31,8 @@ _LEAK_MARKERS = ("Traceback (most recent call last)", 'File "/', "sqlalchemy.exc
                  "Internal Server Error</h1><p>The server encountered")
 
 
-class SmokeFailure(WebstackError):
-    """A smoke check saw the wrong answer; the message says which URL, what was expected and what came."""
+class HttpCheckFailed(WebstackError):
+    """An HTTP check saw the wrong answer; the message says which URL, what was expected and what came."""
 
 
 Check = Callable[[str], str]
@@ -49,46 +50,46 @@ def _describe(resp: requests.Response) -> str:
 def _expect(resp: requests.Response, status: int | Sequence[int], what: str) -> requests.Response:
     wanted = (status,) if isinstance(status, int) else tuple(status)
     if resp.status_code not in wanted:
-        raise SmokeFailure(f"{what}: {resp.request.method} {resp.url} expected HTTP "
+        raise HttpCheckFailed(f"{what}: {resp.request.method} {resp.url} expected HTTP "
                            f"{'/'.join(map(str, wanted))}, got {_describe(resp)}")
     return resp
 
 
 def _json(resp: requests.Response, what: str) -> Any:
     if "json" not in resp.headers.get("Content-Type", ""):
-        raise SmokeFailure(f"{what}: {resp.url} expected a JSON body, got {_describe(resp)}")
+        raise HttpCheckFailed(f"{what}: {resp.url} expected a JSON body, got {_describe(resp)}")
     try:
         return resp.json()
     except ValueError as exc:
-        raise SmokeFailure(f"{what}: {resp.url} sent invalid JSON ({exc}): {_describe(resp)}") from exc
+        raise HttpCheckFailed(f"{what}: {resp.url} sent invalid JSON ({exc}): {_describe(resp)}") from exc
 
 
 def _get(base: str, path: str, **kw: Any) -> requests.Response:
     try:
         return requests.get(_url(base, path), timeout=TIMEOUT, **kw)
     except requests.RequestException as exc:
-        raise SmokeFailure(f"GET {_url(base, path)} failed: {exc}") from exc
+        raise HttpCheckFailed(f"GET {_url(base, path)} failed: {exc}") from exc
 
 
 def _send(method: str, base: str, path: str, **kw: Any) -> requests.Response:
     try:
         return requests.request(method, _url(base, path), timeout=TIMEOUT, **kw)
     except requests.RequestException as exc:
-        raise SmokeFailure(f"{method} {_url(base, path)} failed: {exc}") from exc
+        raise HttpCheckFailed(f"{method} {_url(base, path)} failed: {exc}") from exc
 
 
 def check_no_leak(resp: requests.Response, what: str) -> None:
     """An error answer must be clean JSON or HTML, never a stack trace or a driver message."""
     ctype = resp.headers.get("Content-Type", "")
     if "json" not in ctype and "html" not in ctype:
-        raise SmokeFailure(f"{what}: {resp.url} answered neither JSON nor HTML: {_describe(resp)}")
+        raise HttpCheckFailed(f"{what}: {resp.url} answered neither JSON nor HTML: {_describe(resp)}")
     for marker in _LEAK_MARKERS:
         if marker in resp.text:
-            raise SmokeFailure(f"{what}: {resp.url} leaks internals ({marker!r}): {_describe(resp)}")
+            raise HttpCheckFailed(f"{what}: {resp.url} leaks internals ({marker!r}): {_describe(resp)}")
     if "json" in ctype:
         body = _json(resp, what)
         if not isinstance(body, dict) or "error" not in body:
-            raise SmokeFailure(f"{what}: {resp.url} error body lacks an 'error' key: {_describe(resp)}")
+            raise HttpCheckFailed(f"{what}: {resp.url} error body lacks an 'error' key: {_describe(resp)}")
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -97,9 +98,9 @@ def check_no_leak(resp: requests.Response, what: str) -> None:
 def check_html_page(base: str) -> str:
     resp = _expect(_get(base, "/"), 200, "HTML page")
     if "text/html" not in resp.headers.get("Content-Type", ""):
-        raise SmokeFailure(f"HTML page: {resp.url} expected text/html, got {_describe(resp)}")
+        raise HttpCheckFailed(f"HTML page: {resp.url} expected text/html, got {_describe(resp)}")
     if "<form" not in resp.text.lower():
-        raise SmokeFailure(f"HTML page: {resp.url} has no <form> to add a note: {_describe(resp)}")
+        raise HttpCheckFailed(f"HTML page: {resp.url} has no <form> to add a note: {_describe(resp)}")
     return f"{len(resp.content)} bytes of HTML with a form"
 
 
@@ -116,7 +117,7 @@ def check_readyz(base: str) -> str:
 def version(base: str) -> dict[str, Any]:
     body = _json(_expect(_get(base, "/version"), 200, "version"), "version")
     if not isinstance(body, dict) or not {"app_version", "schema_version"} <= body.keys():
-        raise SmokeFailure(f"version: {_url(base, '/version')} expected app_version and schema_version, "
+        raise HttpCheckFailed(f"version: {_url(base, '/version')} expected app_version and schema_version, "
                            f"got {body!r}")
     return body
 
@@ -124,7 +125,7 @@ def version(base: str) -> dict[str, Any]:
 def check_version(base: str, expected: str | None = None) -> str:
     body = version(base)
     if expected is not None and body["app_version"] != expected:
-        raise SmokeFailure(f"version: expected app_version {expected!r}, got {body['app_version']!r}")
+        raise HttpCheckFailed(f"version: expected app_version {expected!r}, got {body['app_version']!r}")
     return f"app {body['app_version']}, schema {body['schema_version']}"
 
 
@@ -135,25 +136,25 @@ def check_crud(base: str) -> str:
                             201, "create note"), "create note")
     note_id = created.get("id")
     if note_id is None or created.get("title") != title:
-        raise SmokeFailure(f"create note: expected the note back with an id, got {created!r}")
+        raise HttpCheckFailed(f"create note: expected the note back with an id, got {created!r}")
     for key in ("body", "created_at", "updated_at"):
         if key not in created:
-            raise SmokeFailure(f"create note: the answer lacks {key!r}: {created!r}")
+            raise HttpCheckFailed(f"create note: the answer lacks {key!r}: {created!r}")
     path = f"/api/notes/{note_id}"
     read = _json(_expect(_get(base, path), 200, "read note"), "read note")
     if read.get("title") != title or read.get("body") != "first":
-        raise SmokeFailure(f"read note: expected title {title!r} body 'first', got {read!r}")
+        raise HttpCheckFailed(f"read note: expected title {title!r} body 'first', got {read!r}")
     listed = _json(_expect(_get(base, "/api/notes", params={"limit": 100}), 200, "list notes"), "list notes")
     items = listed if isinstance(listed, list) else listed.get("notes", listed.get("items", []))
     if not any(isinstance(n, dict) and n.get("id") == note_id for n in items):
-        raise SmokeFailure(f"list notes: note {note_id} missing from {str(listed)[:300]}")
+        raise HttpCheckFailed(f"list notes: note {note_id} missing from {str(listed)[:300]}")
     updated = _json(_expect(_send("PUT", base, path, json={"title": title, "body": "second"}), 200,
                             "update note"), "update note")
     if updated.get("body") != "second":
-        raise SmokeFailure(f"update note: expected body 'second', got {updated!r}")
+        raise HttpCheckFailed(f"update note: expected body 'second', got {updated!r}")
     reread = _json(_expect(_get(base, path), 200, "read updated note"), "read updated note")
     if reread.get("body") != "second":
-        raise SmokeFailure(f"read updated note: the update did not stick: {reread!r}")
+        raise HttpCheckFailed(f"read updated note: the update did not stick: {reread!r}")
     _expect(_send("DELETE", base, path), (200, 204), "delete note")
     gone = _expect(_get(base, path), 404, "read deleted note")
     check_no_leak(gone, "read deleted note")
@@ -167,11 +168,11 @@ def check_security_headers(base: str, required: Sequence[str] = SECURITY_HEADERS
         resp = _expect(_get(base, path), status, "security headers")
         missing = [h for h in required if h not in resp.headers]
         if missing:
-            raise SmokeFailure(f"security headers: {resp.url} lacks {', '.join(missing)} "
+            raise HttpCheckFailed(f"security headers: {resp.url} lacks {', '.join(missing)} "
                                f"(got {dict(resp.headers)})")
         seen = {h: resp.headers[h] for h in required}
     if seen.get("X-Content-Type-Options", "nosniff").lower() != "nosniff":
-        raise SmokeFailure(f"security headers: X-Content-Type-Options must be nosniff, got {seen}")
+        raise HttpCheckFailed(f"security headers: X-Content-Type-Options must be nosniff, got {seen}")
     return ", ".join(f"{k}: {v}" for k, v in seen.items())
 
 
@@ -180,11 +181,11 @@ def check_request_id(base: str) -> str:
     rid = f"smoke-{uuid.uuid4().hex}"
     resp = _expect(_get(base, "/healthz", headers={"X-Request-ID": rid}), 200, "request id")
     if resp.headers.get("X-Request-ID") != rid:
-        raise SmokeFailure(f"request id: sent X-Request-ID {rid}, got back "
+        raise HttpCheckFailed(f"request id: sent X-Request-ID {rid}, got back "
                            f"{resp.headers.get('X-Request-ID')!r}")
     fresh = _expect(_get(base, "/healthz"), 200, "request id").headers.get("X-Request-ID", "")
     if not fresh:
-        raise SmokeFailure("request id: a request without X-Request-ID got none back")
+        raise HttpCheckFailed("request id: a request without X-Request-ID got none back")
     return f"echoed {rid}; generated {fresh}"
 
 
@@ -202,15 +203,15 @@ def check_gzip(base: str) -> str:
     asked = _expect(_get(base, "/", headers={"Accept-Encoding": "gzip"}, stream=True), 200, "gzip")
     raw = asked.raw.read(decode_content=False)
     if asked.headers.get("Content-Encoding") != "gzip":
-        raise SmokeFailure(f"gzip: GET / with Accept-Encoding: gzip came back "
+        raise HttpCheckFailed(f"gzip: GET / with Accept-Encoding: gzip came back "
                            f"{asked.headers.get('Content-Encoding') or 'uncompressed'} ({len(raw)} bytes)")
     try:
         plain_len = len(gzip.decompress(raw))
     except OSError as exc:
-        raise SmokeFailure(f"gzip: the body is not valid gzip: {exc}") from exc
+        raise HttpCheckFailed(f"gzip: the body is not valid gzip: {exc}") from exc
     plain = _expect(_get(base, "/", headers={"Accept-Encoding": "identity"}), 200, "gzip")
     if plain.headers.get("Content-Encoding"):
-        raise SmokeFailure(f"gzip: identity requested, got Content-Encoding "
+        raise HttpCheckFailed(f"gzip: identity requested, got Content-Encoding "
                            f"{plain.headers['Content-Encoding']}")
     return f"{plain_len} → {len(raw)} bytes"
 
@@ -224,7 +225,7 @@ def check_db_down(base: str) -> str:
     for path in ("/api/notes", "/"):
         resp = _get(base, path)
         if resp.status_code < 500:
-            raise SmokeFailure(f"database down: {resp.url} expected a 5xx, got {_describe(resp)}")
+            raise HttpCheckFailed(f"database down: {resp.url} expected a 5xx, got {_describe(resp)}")
         check_no_leak(resp, "database down")
         answers.append(f"{path} {resp.status_code} {resp.headers.get('Content-Type', '-').split(';')[0]}")
     return "; ".join(answers)
@@ -243,11 +244,11 @@ def wait_ready(base: str, timeout: float = 60) -> float:
         except requests.RequestException as exc:
             last = str(exc)
         time.sleep(0.2)
-    raise SmokeFailure(f"readiness: {_url(base, '/readyz')} not 200 within {timeout:.0f}s (last: {last})")
+    raise HttpCheckFailed(f"readiness: {_url(base, '/readyz')} not 200 within {timeout:.0f}s (last: {last})")
 
 
 def default_checks(body_limit_bytes: int, expected_version: str | None = None) -> list[tuple[str, Check]]:
-    """The smoke list both tiers run through the front door, in order."""
+    """The checks both tiers run through the front door, in order."""
     return [
         ("html page", check_html_page),
         ("healthz", check_healthz),
@@ -268,7 +269,7 @@ def run_checks(base: str, checks: Sequence[tuple[str, Check]]) -> list[Step]:
         started = time.monotonic()
         try:
             detail, result = check(base), "passed"
-        except SmokeFailure as exc:
+        except HttpCheckFailed as exc:
             detail, result = str(exc), "failed"
         steps.append(Step(name, result, time.monotonic() - started, detail))  # type: ignore[arg-type]
     return steps
