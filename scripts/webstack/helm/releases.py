@@ -133,6 +133,21 @@ class Releases:
 
         return [Revision(r) for r in _sync(go())]
 
+    def install_files(self, release: str, chart: Path, values_files: list[Path], *, timeout: str) -> None:
+        """`helm install --wait=watcher --wait-for-jobs` from values files, as ONE helm process (pyhelm3
+        adds `helm version` and `helm status` runs: on 2 cores the concurrent matrix pays for each)."""
+        values = [a for f in values_files for a in ("--values", str(f))]
+        flags = ["--wait=watcher", "--wait-for-jobs", "--timeout", timeout]
+        res = run(["install", *self.cli_args(release, str(chart), *values, *flags)], check=False)
+        if res.returncode:
+            raise HelmError(words(res.stderr or res.stdout))
+
+    def uninstall_once(self, release: str, *, timeout: str) -> None:
+        """`helm uninstall --wait` as one helm process (see install_files)."""
+        res = run(["uninstall", *self.cli_args(release, "--wait", "--timeout", timeout)], check=False)
+        if res.returncode:
+            raise HelmError(words(res.stderr or res.stdout))
+
     def test(self, release: str, *, timeout: str) -> Result:
         """`helm test`; a failing test is in the result (pyhelm3 has no test verb)."""
         return run(["test", *self.cli_args(release, "--timeout", timeout)], check=False)

@@ -68,10 +68,6 @@ class LifecycleBase:
     def releases(self) -> helm.Releases:
         return helm.Releases(self.cluster.kubeconfig, self.cluster.context, self.namespace)
 
-    def helm_args(self, *args: str) -> list[str]:
-        """For plain helm commands (webstack.lifecycle.matrix): `args` aimed at this cluster and namespace."""
-        return self.releases().cli_args(*args)
-
     def step(self, name: str, fn: Callable[[], str], *, critical: bool = False) -> Step:
         if self.blocked:
             s = Step(name, "skipped", 0.0, f"not run: {self.blocked}")

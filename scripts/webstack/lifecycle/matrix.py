@@ -13,7 +13,6 @@ namespace deleted. One Row per values file.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +26,7 @@ import yaml
 from webstack.cluster import Cluster, chart_values, make, private_dir, release_state
 from webstack.cluster.kube import Kube, connect, delete_namespaces
 from webstack.cluster.scenario import Scenario
-from webstack.errors import InputError, WebstackError
+from webstack.errors import HelmError, InputError, WebstackError
 from webstack.lifecycle import assertions, prerequisites
 from webstack.lifecycle.assertions import first_lines
 from webstack.lifecycle.base import Failed
@@ -93,13 +92,6 @@ def workload_problems(kube: Kube, ns: str, want: list[str]) -> list[str]:
     return problems
 
 
-def _said(res: subprocess.CompletedProcess[str]) -> str:
-    """helm's own words: its `Error:` lines, else its output."""
-    text = (res.stderr or res.stdout).strip()
-    errors = [ln.removeprefix("Error: ") for ln in text.splitlines() if ln.startswith("Error: ")]
-    return "\n".join(errors) or text
-
-
 def namespace_of(values_file: Path) -> str:
     return f"matrix-{set_name(values_file)}"[:63].rstrip("-")
 
@@ -109,11 +101,9 @@ def one(cluster: Cluster, chart: Path, release: str, values_file: Path, overlay_
     """One values file: namespace, prerequisites, install --wait, helm test, readiness through the
     API, uninstall and its leftovers, namespace deletion started (run_rows waits for it).
 
-    helm runs as plain commands (four per file, `helm template` included): on 2 cores the matrix is
-    CPU-bound, and each pyhelm3 call would add `helm version` and `helm status` runs.
+    helm runs as one process per verb (four per file, `helm template` included): on 2 cores the
+    matrix is CPU-bound (webstack.helm.Releases.install_files).
     """
-    from webstack import helm
-
     ns = namespace_of(values_file)
     life = Lifecycle(cluster, Scenario(source=values_file, chart=chart, release=release, timeout=TIMEOUT),
                      ns, work)
@@ -126,12 +116,12 @@ def one(cluster: Cluster, chart: Path, release: str, values_file: Path, overlay_
 
     def install() -> str:
         life.installed = True  # from here on the release may exist, even if the install fails
-        values = ["--values", str(values_file)] + (["--values", str(overlay_file)] if overlay_file else [])
-        res = helm.run(["install", *life.helm_args(release, str(chart), *values, "--wait=watcher",
-                                                   "--wait-for-jobs", "--timeout", TIMEOUT)], check=False)
-        if res.returncode:
+        files = [values_file, *([overlay_file] if overlay_file else [])]
+        try:
+            life.releases().install_files(release, chart, files, timeout=TIMEOUT)
+        except HelmError as exc:
             why = release_state.diagnose(life.k, ns)
-            raise Failed(f"helm install failed: {first_lines(_said(res))}\n{why}")
+            raise Failed(f"helm install failed: {first_lines(str(exc))}\n{why}") from None
         return "deployed; helm's watcher saw every workload ready and every hook Job complete"
 
     def assert_ready() -> str:
@@ -145,9 +135,10 @@ def one(cluster: Cluster, chart: Path, release: str, values_file: Path, overlay_
         return f"{', '.join(want)} ready through the API; Services backed"
 
     def uninstall() -> str:
-        res = helm.run(["uninstall", *life.helm_args(release, "--wait", "--timeout", TIMEOUT)], check=False)
-        if res.returncode:
-            raise Failed(f"helm uninstall failed: {first_lines(_said(res))}")
+        try:
+            life.releases().uninstall_once(release, timeout=TIMEOUT)
+        except HelmError as exc:
+            raise Failed(f"helm uninstall failed: {first_lines(str(exc))}") from None
         kept = release_state.kept_on_purpose(m.doc for m in rendered if not m.is_hook)
         # Pods go after their owners, in their grace period. Polled alone, once a second: ten
         # namespaces' full inventories twice a second would keep the API server busy on 2 CPUs.

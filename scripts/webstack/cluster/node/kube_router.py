@@ -23,6 +23,10 @@ from webstack.servers import Process, log_tail
 HEALTH_PORT = 20244  # kube-router's default; each node has its own namespace, so no clash
 # Made by kube-router's first full sync: the chain every unmatched pod's traffic falls to.
 SYNCED_CHAIN = "KUBE-NWPLCY-DEFAULT"
+# What kube-router logs (at -v 1) once per process start, after each sync, and when a sync fails.
+STARTED = "Starting network policy controller full sync goroutine"
+SYNC_DONE = "sync iptables took"
+SYNC_FAILED = ("Aborting sync", "Failed to cleanup stale ipsets")
 
 
 def command(kube_router: Path, node_name: str, kubeconfig: Path, service_cidr: str) -> list[str]:
@@ -31,6 +35,7 @@ def command(kube_router: Path, node_name: str, kubeconfig: Path, service_cidr: s
         "--kubeconfig", str(kubeconfig), "--hostname-override", node_name,
         "--service-cluster-ip-range", service_cidr,
         "--health-port", str(HEALTH_PORT), "--metrics-port", "0",
+        "-v", "1",  # logs each sync's end: readiness waits for a clean first sync of THIS process
     ]
 
 
@@ -40,7 +45,9 @@ def start(bins: dict[str, Path], node_name: str, netns: str, kubeconfig: Path, s
 
     It reads its Node object once at start and exits if it is not there yet, so it starts after the
     kubelet registered the node. Its /healthz answers 200 from the first moment (it assumes health
-    until a heartbeat is missed), so readiness is healthz plus the chain its first full sync creates.
+    until a heartbeat is missed), so readiness is healthz, the chain its first full sync creates
+    and that sync logged as done without an abort. The chain alone would not do after a node's
+    restart (the old process's chain is still there) and a failed sync would leave policies unapplied.
     """
     deadline = time.monotonic() + timeout
     get_node = [*host.in_netns(netns), str(bins["kubectl"]), "--kubeconfig", str(kubeconfig),
@@ -54,7 +61,7 @@ def start(bins: dict[str, Path], node_name: str, netns: str, kubeconfig: Path, s
     while time.monotonic() < deadline:
         if not proc.alive():
             raise ClusterError(f"kube-router on {node_name} exited at start:\n{log_tail(proc.log, 15)}")
-        if _healthy(netns) and _synced(netns):
+        if _healthy(netns) and _synced(netns) and _first_sync_done(proc.log, node_name):
             return proc
         time.sleep(0.2)
     raise ClusterError(f"kube-router on {node_name}: not healthy and synced within {timeout:.0f}s "
@@ -66,6 +73,16 @@ def _healthy(netns: str) -> bool:
     res = subprocess.run([*host.in_netns(netns), "socat", "-T2", "-", f"TCP:127.0.0.1:{HEALTH_PORT}"],
                          input=request, capture_output=True, check=False, timeout=10)
     return res.stdout.startswith(b"HTTP/1.0 200") or res.stdout.startswith(b"HTTP/1.1 200")
+
+
+def _first_sync_done(log: Path, node_name: str) -> bool:
+    """Whether the newest kube-router process in `log` finished a sync; ClusterError if one aborted."""
+    text = log.read_text(errors="replace")
+    since_start = text[text.rfind(STARTED):] if STARTED in text else ""
+    failed = [ln.strip() for ln in since_start.splitlines() if any(f in ln for f in SYNC_FAILED)]
+    if failed:
+        raise ClusterError(f"kube-router on {node_name} failed to apply the policies: {failed[0][-300:]}")
+    return SYNC_DONE in since_start
 
 
 def _synced(netns: str) -> bool:
