@@ -267,7 +267,7 @@ def test_findings_when_containers_disagree_with_their_spec(
 def test_skipped_with_the_reason_on_kwok(tmp_path: Path) -> None:
     life = Lifecycle(KwokCluster(), scen.load(FIXTURES / "scenario.yaml"), "x", tmp_path)
     needs = [name for name, _, _, needs_containers in life.plan() if needs_containers]
-    assert {"in-container checks", "http smoke", "database pod deleted", "monitoring",
+    assert {"in-container checks", "http checks", "database pod deleted", "monitoring",
             "MySQL-down alert"} <= set(needs)
     assert "kwok runs no containers" in life.not_here(needs_containers=True)
     assert life.not_here(needs_containers=False) == ""

@@ -189,7 +189,7 @@ def test_fixture_chart_full_lifecycle(kwok_cluster: KwokCluster, kube: Kube, tmp
             "uninstall",
         }
         assert {n for n, r in results(steps).items() if r == "passed"} >= expected, explain(steps)
-        assert by["http smoke"].result == "skipped" and "no containers" in by["http smoke"].detail
+        assert by["http checks"].result == "skipped" and "no containers" in by["http checks"].detail
         inside = by["in-container checks"]
         assert inside.result == "skipped" and "existing runs no containers" in inside.detail
         # revision bookkeeping: 1 install, 2 upgrade, 3 rollback, 4 failed, 5 automatic rollback

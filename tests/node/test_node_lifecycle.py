@@ -12,7 +12,7 @@ from webstack.lifecycle import SmokeOptions, smoke
 from webstack.report import Step
 
 # Steps that can only pass where containers really run: on kwok these are skipped.
-REAL_ONLY = ("http smoke", "in-container checks")
+REAL_ONLY = ("http checks", "in-container checks")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_helm_test_pod_really_ran(run: tuple[list[Step], Path]) -> None:
 
 def test_http_and_in_container_checks_ran(run: tuple[list[Step], Path]) -> None:
     steps = by_name(run[0])
-    assert "checks passed through svc/" in steps["http smoke"].detail
+    assert "checks passed through svc/" in steps["http checks"].detail
     assert re.search(r"^\d+ checks in 3 containers, 0 failed", steps["in-container checks"].detail)
 
 

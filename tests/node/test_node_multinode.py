@@ -20,7 +20,7 @@ from webstack.cluster import kube as kubemod
 from webstack.cluster import scenario as scen
 from webstack.cluster.kube import Kube, connect
 from webstack.cluster.node import NodeCluster, host
-from webstack.lifecycle.helm_plumbing import app_images
+from webstack.lifecycle.app_release import app_images
 from webstack.lifecycle.release_steps import Lifecycle
 from webstack.report import Step
 from webstack.values import merge

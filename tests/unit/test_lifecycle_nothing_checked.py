@@ -21,8 +21,8 @@ def life(tmp_path: Path) -> Lifecycle:
 
 
 @pytest.mark.parametrize("step", ["do_write_data", "do_app_pod_deleted", "do_database_pod_deleted"])
-def test_without_the_http_smoke_url_the_step_fails(life: Lifecycle, step: str) -> None:
-    with pytest.raises(Failed, match="http smoke step did not pass"):
+def test_without_the_http_checks_url_the_step_fails(life: Lifecycle, step: str) -> None:
+    with pytest.raises(Failed, match="http checks step did not pass"):
         getattr(life, step)()
 
 

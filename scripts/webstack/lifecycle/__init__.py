@@ -9,7 +9,7 @@ the release is also checked over HTTP through nginx and from inside the pods
 (webstack.cluster.incontainer); on kwok those steps are skipped, saying why.
 
 The parts, each readable on its own:
-- helm_plumbing: the bumped chart copy the upgrade installs, and the app image it runs;
+- app_release: the bumped chart copy the upgrade installs, and the app image it runs;
 - assertions: pure judgements over snapshots and values (no cluster, no I/O);
 - base: the state one run carries and `step()`, `upgrade()`, `revision()`;
 - container_steps: the steps that need running containers, and the probe through nginx;
@@ -23,8 +23,8 @@ The parts, each readable on its own:
 from __future__ import annotations
 
 from webstack.errors import HelmError
+from webstack.lifecycle.app_release import bump_patch, bumped_chart
 from webstack.lifecycle.base import Failed, Skip
-from webstack.lifecycle.helm_plumbing import bump_patch, bumped_chart
 from webstack.lifecycle.release_steps import POD_GONE_TIMEOUT, Lifecycle
 from webstack.lifecycle.smoke_run import SmokeOptions, interrupts_raise, smoke, write_reports
 

@@ -38,7 +38,7 @@ class ContainerSteps(MonitoringSteps):
         text = _ProbeText()
         if not self.base_url:
             if self.cluster.runs_containers:  # nothing measured is not "0 failed": say so
-                text.result = "; no probe: the http smoke step did not pass, so nothing was measured"
+                text.result = "; no probe: the http checks step did not pass, so nothing was measured"
             yield text
             return
         from webstack.http_checks import Probe
@@ -50,7 +50,7 @@ class ContainerSteps(MonitoringSteps):
         text.result, text.failures = f"; probe through {via}: {result}", result.failures
         text.measured = result.total > 0
 
-    def do_http_smoke(self) -> str:
+    def do_http_checks(self) -> str:
         from webstack.cluster.incontainer import require_kubectl
 
         kubectl = require_kubectl("the port-forward to nginx")
@@ -99,9 +99,9 @@ class ContainerSteps(MonitoringSteps):
 
     # -- data and disruptions where containers run -------------------------------------------------
     def need_http(self) -> str:
-        """The release's URL through nginx; Failed when the http smoke step did not give one."""
+        """The release's URL through nginx; Failed when the http checks step did not give one."""
         if not self.base_url:
-            raise Failed("no URL through nginx: the http smoke step did not pass, so nothing was checked")
+            raise Failed("no URL through nginx: the http checks step did not pass, so nothing was checked")
         return self.base_url
 
     def do_write_data(self) -> str:

@@ -28,9 +28,9 @@ from webstack.cluster.kube import Kube, connect, delete_namespaces
 from webstack.cluster.scenario import Scenario
 from webstack.errors import HelmError, InputError, WebstackError
 from webstack.lifecycle import assertions, prerequisites
+from webstack.lifecycle.app_release import app_images
 from webstack.lifecycle.assertions import first_lines
 from webstack.lifecycle.base import Failed
-from webstack.lifecycle.helm_plumbing import app_images
 from webstack.lifecycle.release_steps import POD_GONE_TIMEOUT, Lifecycle
 from webstack.manifests import Manifest
 from webstack.report import Step

@@ -61,7 +61,7 @@ class MonitoringSteps(LifecycleBase):
             raise Skip(f"the {self.cluster.provider} provider runs no Prometheus of ours (the node does)")
         url = self.probe_url or self.base_url
         if not url:
-            raise Failed("no URL through nginx: the http smoke step did not pass, so no traffic to count")
+            raise Failed("no URL through nginx: the http checks step did not pass, so no traffic to count")
         sc = self.scenario
         rendered = monitoring.render(sc.chart, release=sc.release, namespace=self.namespace,
                                      values=merge(sc.install, LIFECYCLE_VALUES))

@@ -23,9 +23,9 @@ from webstack.chart import Chart
 from webstack.cluster import release_state
 from webstack.cluster.kube import connect, create_namespace, delete_namespaces
 from webstack.lifecycle import assertions, netpol_steps
+from webstack.lifecycle.app_release import app_images, bumped_chart
 from webstack.lifecycle.assertions import first_lines, flat_values
 from webstack.lifecycle.base import Failed, Skip
-from webstack.lifecycle.helm_plumbing import app_images, bumped_chart
 from webstack.lifecycle.node_steps import NodeSteps
 from webstack.paths import REPO_ROOT
 from webstack.report import Step
@@ -282,7 +282,7 @@ class Lifecycle(NodeSteps):
             ("install", self.do_install, True, False),
             ("helm test", self.do_test, False, False),
             ("assert installed", self.do_assert_install, True, False),
-            ("http smoke", self.do_http_smoke, False, True),
+            ("http checks", self.do_http_checks, False, True),
             ("in-container checks", self.do_in_container, False, True),
             ("network policy", lambda: netpol_steps.prove(self), False, True),
             ("data written", self.do_write_data, False, True),

@@ -20,7 +20,7 @@ from webstack import versioning
 from webstack.cluster import Cluster, private_dir
 from webstack.cluster.kube import connect
 from webstack.errors import ClusterError, InputError, WebstackError
-from webstack.lifecycle.helm_plumbing import app_images
+from webstack.lifecycle.app_release import app_images
 from webstack.lifecycle.release_steps import Lifecycle
 from webstack.report import Step
 from webstack.values import merge
