@@ -115,32 +115,10 @@ def _check(manifests: list[Manifest], context: str) -> list[Finding]:
                 )
         for r in RULES.values():
             for path, message in r.fn(m, manifests):
-                if waived.get(r.id):
-                    findings.append(
-                        Finding(
-                            m.source,
-                            m.ref,
-                            path,
-                            r.id,
-                            f"waived ({waived[r.id]}): {message}",
-                            Severity.INFO,
-                            CHECK,
-                            context,
-                        )
-                    )
-                else:
-                    findings.append(
-                        Finding(
-                            m.source,
-                            m.ref,
-                            path,
-                            r.id,
-                            f"{message} — {r.rationale}",
-                            r.severity,
-                            CHECK,
-                            context,
-                        )
-                    )
+                why = waived.get(r.id)  # a waived finding stays in the report, as information
+                text, severity = (f"waived ({why}): {message}", Severity.INFO) if why else (
+                    f"{message} — {r.rationale}", r.severity)
+                findings.append(Finding(m.source, m.ref, path, r.id, text, severity, CHECK, context))
     return findings
 
 
