@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 from webstack.cluster import scenario as scen
 from webstack.cluster.node import NodeCluster
+from webstack.cluster.node.configs import FIRST_NODE, NODE_IP
 from webstack.lifecycle import netpol_steps
 from webstack.lifecycle.base import Skip
 from webstack.lifecycle.release_steps import Lifecycle
@@ -56,6 +58,29 @@ def test_policies_hold_from_real_pods(life: Lifecycle) -> None:
         pattern = rf"{re.escape(source)} -> {target} [\d.:]+: {verdict}"
         assert re.search(pattern, detail), (source, target, detail)
 
+
+
+def test_the_enforcer_restarts_cleanly_with_an_ipblock_peer_and_no_nginx(
+        life: Lifecycle, node_cluster: NodeCluster) -> None:
+    """Regression (seen in CI on two nodes): an ipBlock peer beside the nginx selector, on the named
+    http port. kube-router names one address set per rule and named port: hash:ip while nginx pods
+    exist, hash:net when none do. Were both peers in one rule, the restart below (nginx gone, set
+    left by the first process) would fail every sync with "set with the same name already exists";
+    the chart gives ipBlocks a rule of their own."""
+    values = merge(life.scenario.install, {"flask": {"networkPolicy": {"extraFrom": [
+        {"ipBlock": {"cidr": f"{NODE_IP}/32"}}]}}})
+    life.upgrade(life.scenario.chart, values, timeout=life.scenario.timeout)
+    node_cluster.restart_enforcer(FIRST_NODE)  # its sets are made with nginx's pods there
+    without_nginx = merge(values, {"nginx": {"enabled": False}})
+    life.upgrade(life.scenario.chart, without_nginx, timeout=life.scenario.timeout)
+    nginx = "app.kubernetes.io/name=nginx"
+    deadline = time.monotonic() + 120
+    while life.k.core.list_namespaced_pod(life.namespace, label_selector=nginx).items:
+        assert time.monotonic() < deadline, "nginx's pods were not gone within 120s"
+        time.sleep(0.5)
+    node_cluster.restart_enforcer(FIRST_NODE)  # raises ClusterError naming kube-router's failed sync
+    life.upgrade(life.scenario.chart, values, timeout=life.scenario.timeout)
+    assert "kube-router enforced" in netpol_steps.prove(life)
 
 def test_without_the_policies_the_same_pod_gets_through(life: Lifecycle) -> None:
     """The control: the blocks above were the policies' (switching them off opens both ports)."""

@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from webstack import helm
+from webstack.checks import policy
+from webstack.manifests import Manifest
 from webstack.paths import CHART_DIR
 from webstack.render import RELEASE
 
@@ -130,3 +132,28 @@ def test_schema_refuses_a_typo() -> None:
     res = helm.run(["template", RELEASE, str(CHART_DIR), "--set", "flask.networkPolicy.enable=false"],
                    check=False)
     assert res.returncode != 0 and "enable" in res.stderr
+
+
+BLOCK = {"ipBlock": {"cidr": "10.0.0.1/32"}}
+
+
+@pytest.mark.parametrize(
+    ("component", "values_path", "ports"),
+    [("flask", "flask.networkPolicy.extraFrom", ["http"]),
+     ("mysql", "mysql.networkPolicy.extraFrom", ["mysql"]),
+     ("nginx", "nginx.networkPolicy.from", ["http"])],
+)
+def test_ipblock_peers_get_a_rule_of_their_own(component: str, values_path: str, ports: list[str]) -> None:
+    """Rules are OR'ed, so the split admits the same peers; mixed with selectors on a named port,
+    kube-router (k3s's enforcer) stops syncing after a restart (policy rule NETPOL-MIXED-PEERS)."""
+    objs = render(f"{values_path}[0].ipBlock.cidr=10.0.0.1/32",
+                  f"{values_path}[1].namespaceSelector.matchLabels.name=monitoring")
+    rules = [r for r in policies(objs)[f"{RELEASE}-{component}"]["ingress"]
+             if [p["port"] for p in r["ports"]] == ports]
+    assert len(rules) == 2
+    selectors, blocks = rules
+    assert blocks["from"] == [BLOCK]
+    assert {"namespaceSelector": {"matchLabels": {"name": "monitoring"}}} in selectors["from"]
+    assert not any("ipBlock" in p for p in selectors["from"])
+    manifests = [Manifest("t", d) for d in objs.values()]
+    assert [f for f in policy.check(manifests, "t") if f.rule == "NETPOL-MIXED-PEERS"] == []

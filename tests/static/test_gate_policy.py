@@ -180,3 +180,37 @@ def test_existing_secret_value_satisfies_the_reference(tmp_path):
     assert env["valueFrom"]["secretKeyRef"]["name"] == "operator-made"
     missing = references.check(result.renders["ext"].manifests, "t")
     assert [(f.rule, f.message.split()[0]) for f in missing] == [("REF-MISSING", "Secret/operator-made")]
+
+
+def _netpol(*rules: dict) -> Manifest:
+    doc = {"kind": "NetworkPolicy", "metadata": {"name": "n"}, "spec": {"ingress": list(rules)}}
+    return Manifest("t", doc)
+
+
+SELECTOR = {"podSelector": {"matchLabels": {"a": "b"}}}
+BLOCK = {"ipBlock": {"cidr": "10.0.0.1/32"}}
+
+
+def _mixed(*rules: dict) -> list[tuple[str, str]]:
+    found = policy.check([_netpol(*rules)], "t")
+    return [(f.path, f.message) for f in found if f.rule == "NETPOL-MIXED-PEERS"]
+
+
+def test_a_rule_mixing_selector_and_ipblock_peers_on_a_named_port_is_flagged():
+    named = [{"port": "http", "protocol": "TCP"}]
+    [(path, message)] = _mixed({"ports": [{"port": 80}]}, {"ports": named, "from": [SELECTOR, BLOCK]})
+    assert path == "spec.ingress[1].from" and "http" in message and "rule of their own" in message
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        ({"ports": [{"port": "http"}], "from": [SELECTOR]}, {"ports": [{"port": "http"}], "from": [BLOCK]}),
+        ({"ports": [{"port": 8080}], "from": [SELECTOR, BLOCK]},),  # numeric: no named-port address set
+        ({"from": [SELECTOR, BLOCK]},),
+        ({"ports": [{"port": "http"}], "from": [BLOCK, BLOCK]},),
+    ],
+    ids=["split", "numeric-port", "no-ports", "blocks-only"],
+)
+def test_split_or_unnamed_rules_are_not_flagged(rules):
+    assert _mixed(*rules) == []

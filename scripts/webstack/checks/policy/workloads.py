@@ -1,4 +1,5 @@
-"""Workloads as they should run: probes, resources, images, labels, selectors, PDBs, Service ports."""
+"""Workloads as they should run: probes, resources, images, labels, selectors, PDBs, Service ports,
+NetworkPolicy rules every enforcer can keep."""
 
 from __future__ import annotations
 
@@ -211,6 +212,28 @@ def _service_ports(m: Manifest, all_: list[Manifest]) -> Iterator[Issue]:
             if not ok:
                 yield f"spec.ports[{i}].targetPort", f"{target!r} is not a container port of {w.ref}"
 
+
+
+@rule(
+    "NETPOL-MIXED-PEERS",
+    Severity.WARNING,
+    "kube-router (k3s's enforcer) names one address set per ingress rule and named port, hash:ip for "
+    "selector peers and hash:net for ipBlocks: mixed, it stops syncing any policy after a restart",
+)
+def _mixed_peers(m: Manifest, _: list[Manifest]) -> Iterator[Issue]:
+    if m.kind != "NetworkPolicy":
+        return
+    for i, r in enumerate((m.doc.get("spec") or {}).get("ingress") or []):
+        if not isinstance(r, dict):
+            continue
+        peers = [p for p in r.get("from") or [] if isinstance(p, dict)]
+        ports = [p.get("port") for p in r.get("ports") or [] if isinstance(p, dict)]
+        named = [p for p in ports if isinstance(p, str)]
+        blocks = [p for p in peers if "ipBlock" in p]
+        if named and blocks and len(blocks) < len(peers):
+            yield (f"spec.ingress[{i}].from",
+                   f"named port(s) {', '.join(named)} with both selector and ipBlock peers: list the "
+                   "ipBlocks in a rule of their own (rules are OR'ed, so it admits the same)")
 
 # --- Rules the peer linters have (README: "Compared with kube-score and kube-linter").
 

@@ -255,6 +255,10 @@ class NodeCluster:
         """Start a lost node's containerd, kubelet and kube-proxy again (its files and state are kept)."""
         self.worker(name).restore(binaries())
 
+    def restart_enforcer(self, name: str) -> None:
+        """Restart node `name`'s NetworkPolicy enforcer, keeping the address sets and rules it made."""
+        self.worker(name).restart_enforcer(binaries())
+
     def load_images(self, images: list[str]) -> None:
         """Build (or take from the cache) and import the app images named `webstack/app:<version>`."""
         from webstack import images as img

@@ -105,14 +105,25 @@ class Worker:
         ], ns=lay.netns)
         self.cluster.daemon(self.proc("kube-proxy"), [
             str(bins["kube-proxy"]), "--config", str(lay.path("kube-proxy.yaml"))], ns=lay.netns)
-        # NetworkPolicy enforcement (kube-router, firewall only) on every node, after its kube-proxy.
-        kube_router.start(bins, self.name, lay.netns, lay.of_node(1).path("admin-inside.kubeconfig"),
-                          SERVICE_CIDR,
-                          lambda name, cmd: self.cluster.daemon(self.proc(name), cmd, ns=lay.netns))
+        self.enforcer(bins)  # NetworkPolicy enforcement on every node, after its kube-proxy
         for what in ("kubelet", "kube-proxy"):  # a bad flag or file ends them at once: say so now
             proc = self.cluster.procs[self.proc(what)]
             if not proc.alive():
                 raise ClusterError(f"{self.name}: {what} exited at start:\n{log_tail(proc.log, 15)}")
+
+    def enforcer(self, bins: dict[str, Path]) -> None:
+        """Start this node's kube-router (firewall only); return once its first sync applied the policies."""
+        lay = self.lay
+        kube_router.start(bins, self.name, lay.netns, lay.of_node(1).path("admin-inside.kubeconfig"),
+                          SERVICE_CIDR,
+                          lambda name, cmd: self.cluster.daemon(self.proc(name), cmd, ns=lay.netns))
+
+    def restart_enforcer(self, bins: dict[str, Path]) -> None:
+        """Stop kube-router as its pod would be on an upgrade (SIGTERM) and start it again; ClusterError
+        if the new process cannot apply the policies (state the old one left in the namespace stays)."""
+        if proc := self.cluster.procs.pop(self.proc("kube-router"), None):
+            proc.stop()
+        self.enforcer(bins)
 
     # -- a machine going away, and coming back -------------------------------------------------------
     def lose(self) -> list[int]:

@@ -261,3 +261,32 @@ sectionName: {{ . }}
 port: {{ . }}
 {{- end }}
 {{- end -}}
+
+{{/*
+NetworkPolicy ingress rules admitting .peers on .ports: the pod and namespace selectors in one rule,
+the ipBlocks in another. Rules are OR'ed, so this admits exactly what one rule listing every peer
+would; split, an enforcer that keeps one address set per rule and named port (kube-router, k3s's
+built-in one) never gives a selector list and an ipBlock list the same set name. Mixed, that set is
+made hash:ip when the selected pods exist and hash:net when none do, and after the enforcer
+restarts it cannot re-create it ("set with the same name already exists"): no policy then syncs.
+No peers: no rule (the caller says what that means).
+*/}}
+{{- define "nginx.ingressRules" -}}
+{{- $selectors := list -}}
+{{- $blocks := list -}}
+{{- range .peers -}}
+{{- if hasKey . "ipBlock" -}}
+{{- $blocks = append $blocks . -}}
+{{- else -}}
+{{- $selectors = append $selectors . -}}
+{{- end -}}
+{{- end -}}
+{{- range list $selectors $blocks }}
+{{- if . }}
+- ports:
+    {{- toYaml $.ports | nindent 4 }}
+  from:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
+{{- end }}
+{{- end -}}
