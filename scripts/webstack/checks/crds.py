@@ -37,6 +37,7 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
+from webstack import yamlstream
 from webstack.errors import InputError, ToolchainError
 from webstack.paths import cache_dir
 
@@ -143,7 +144,7 @@ def schemas_of_crd(crd: dict[str, Any]) -> dict[Key, dict[str, Any]]:
 
 def _crd_docs(text: str, origin: str) -> Iterable[dict[str, Any]]:
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = list(yaml.load_all(text, Loader=yamlstream.Loader))  # libyaml: CRDs run to 100s of KB
     except yaml.YAMLError as exc:
         raise InputError(f"{origin}: not YAML: {exc}") from exc
     for doc in docs:

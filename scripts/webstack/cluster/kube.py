@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from webstack import yamlstream
 from webstack.errors import ClusterError
 
 OWNER_LABEL = "webstack.toolkit/created-by"
@@ -138,7 +139,11 @@ def create_namespace(kube: Kube, name: str, purpose: str = "helm release lifecyc
 
 
 def delete_namespaces(kube: Kube, names: list[str], wait: float = 90) -> list[str]:
-    """Delete namespaces, only those we created, all at once; the names still present after `wait`."""
+    """Delete namespaces, only those we created, all at once; the names still present after `wait`.
+
+    Their claims go first: a claim's protection finalizer makes the namespace controller come back
+    for a second pass, 5 s after its first (an emptied namespace with one claim took 10.7 s to go on
+    kwok, 5.5 s when its claim was deleted just before)."""
     from kubernetes.client.exceptions import ApiException
 
     pending = []
@@ -151,6 +156,7 @@ def delete_namespaces(kube: Kube, names: list[str], wait: float = 90) -> list[st
             raise
         if not is_ours(ns):
             raise ClusterError(f"refusing to delete namespace {name!r}: it was not created by webstack")
+        kube.core.delete_collection_namespaced_persistent_volume_claim(name)
         kube.core.delete_namespace(name)
         pending.append(name)
     deadline = time.monotonic() + wait
@@ -171,7 +177,7 @@ def install_crds(kube: Kube, paths: list[Path], timeout: float = 60) -> list[str
     ext = client.ApiextensionsV1Api(kube.api)
     names: list[str] = []
     for path in paths:
-        for doc in yaml.safe_load_all(path.read_text()):
+        for doc in yaml.load_all(path.read_text(), Loader=yamlstream.Loader):  # libyaml: CRDs are big
             if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
                 continue
             name = doc["metadata"]["name"]
