@@ -71,8 +71,9 @@ def test_every_ci_file_of_the_chart_passes(
 def test_a_broken_values_file_is_a_failed_row_naming_it(
     tmp_path: Path, private_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Someone else's chart (the shop fixture), two ci files: the good one passes, the bad one (a
-    replica count the API server refuses) is a failed row saying why, and the command exits 1."""
+    """Someone else's chart (the shop fixture), three ci files: the good one passes, the bad ones (a
+    replica count and an unknown field the API server refuses) are failed rows saying why, and the
+    command exits 1."""
     chart = tmp_path / "shop"
     shutil.copytree(SHOP, chart)
     # The fixture's test pod has no hook-delete-policy, so it outlives `helm uninstall` and the
@@ -84,6 +85,8 @@ def test_a_broken_values_file_is_a_failed_row_naming_it(
     (chart / "ci").mkdir()
     (chart / "ci" / "one-replica-values.yaml").write_text("replicaCount: 1\n")
     (chart / "ci" / "negative-replicas-values.yaml").write_text("replicaCount: -1\n")
+    # helm's client-side OpenAPI check is off in the matrix: the server's Strict validation refuses this
+    (chart / "ci" / "unknown-field-values.yaml").write_text("resources:\n  limitz:\n    cpu: 100m\n")
     code = main(["smoke", "--matrix", "--provider", "kwok", "--chart", str(chart),
                  "--report-dir", str(tmp_path / "r")])
     out, err = capsys.readouterr()
@@ -95,7 +98,10 @@ def test_a_broken_values_file_is_a_failed_row_naming_it(
     assert str(bad["detail"]).startswith("install failed: helm install failed:"), bad
     assert "spec.replicas" in str(bad["detail"]), bad
     assert "failed  negative-replicas-values.yaml" in err
-    assert "2 values files, 1 failed" in out
+    unknown = steps["unknown-field-values.yaml"]
+    assert unknown["result"] == "failed", unknown
+    assert "resources.limitz: field not declared in schema" in str(unknown["detail"]), unknown
+    assert "3 values files, 2 failed" in out
     # the failed release was uninstalled all the same
     assert [s["result"] for s in bad["data"]["steps"] if s["name"] == "uninstall"] == ["passed"]  # type: ignore[index]
     assert_torn_down(private_tmp)
