@@ -140,7 +140,7 @@ def one(cluster: Cluster, chart: Path, release: str, values_file: Path, overlay_
         except HelmError as exc:
             raise Failed(f"helm uninstall failed: {first_lines(str(exc))}") from None
         kept = release_state.kept_on_purpose(m.doc for m in rendered if not m.is_hook)
-        pods_gone(life.k, ns, POD_GONE_TIMEOUT)
+        release_state.pods_gone(life.k, ns, POD_GONE_TIMEOUT)
         left = release_state.inventory(life.k, ns)
         if problems := assertions.uninstall_problems(left, kept, life.preexisting):
             raise Failed("; ".join(problems))
@@ -165,39 +165,6 @@ def one(cluster: Cluster, chart: Path, release: str, values_file: Path, overlay_
               "; ".join(s.detail for s in life.steps if s.name in told))
     return Row(values_file.name, install_step.seconds, test_step.seconds, "failed" if failed else "passed",
                detail, life.steps)
-
-
-def _live(pod: Any) -> bool:
-    return bool(pod.metadata.deletion_timestamp) or pod.status.phase not in ("Succeeded", "Failed")
-
-
-def pods_gone(kube: Kube, ns: str, timeout: float) -> None:
-    """Return once no pod of `ns` runs or terminates (pods go after their owners, in their grace
-    period), or after `timeout`: a pod still there is then the leftover check's to name, as is a
-    completed one left behind (a test hook without a delete policy). Watched, not polled: ten
-    namespaces listing their pods every second kept the API server busy on 2 CPUs, and a poll
-    lands on average half its interval late."""
-    from kubernetes import watch
-
-    listing = kube.core.list_namespaced_pod(ns)
-    waiting = {p.metadata.name for p in listing.items if _live(p)}
-    if not waiting:
-        return
-    w = watch.Watch()
-    try:
-        for event in w.stream(kube.core.list_namespaced_pod, ns, timeout_seconds=max(1, int(timeout)),
-                              resource_version=listing.metadata.resource_version):
-            if event["type"] == "ERROR":  # the watch expired: the leftover check names what is left
-                return
-            pod = event["object"]
-            if event["type"] == "DELETED" or not _live(pod):
-                waiting.discard(pod.metadata.name)
-            else:
-                waiting.add(pod.metadata.name)
-            if not waiting:
-                return
-    finally:
-        w.stop()
 
 
 def delete_started(life: Lifecycle) -> str:

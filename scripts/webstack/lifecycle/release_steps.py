@@ -13,7 +13,6 @@ import contextlib
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,15 +255,8 @@ class Lifecycle(NodeSteps):
             self.releases().uninstall(self.scenario.release, timeout=self.scenario.timeout)
         except Exception as exc:
             raise Failed(f"helm uninstall failed: {first_lines(str(exc))}") from exc
-        # Pods belong to ReplicaSets the garbage collector removes after helm returns, and real
-        # containers take their grace period to stop: wait for them before judging what is left.
-        deadline = time.monotonic() + POD_GONE_TIMEOUT
-        while True:
-            left = release_state.inventory(self.k, self.namespace)
-            unexpected = assertions.leftovers(left, kept, self.preexisting)
-            if not any(k.startswith("Pod/") for k in unexpected) or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        release_state.pods_gone(self.k, self.namespace, POD_GONE_TIMEOUT)
+        left = release_state.inventory(self.k, self.namespace)
         if problems := assertions.uninstall_problems(left, kept, self.preexisting):
             raise Failed("; ".join(problems))
         kept_text = "; ".join(f"{k}: {why}" for k, why in sorted(kept.items())) or "nothing"
