@@ -213,7 +213,6 @@ def _service_ports(m: Manifest, all_: list[Manifest]) -> Iterator[Issue]:
                 yield f"spec.ports[{i}].targetPort", f"{target!r} is not a container port of {w.ref}"
 
 
-
 @rule(
     "NETPOL-MIXED-PEERS",
     Severity.WARNING,
@@ -234,6 +233,7 @@ def _mixed_peers(m: Manifest, _: list[Manifest]) -> Iterator[Issue]:
             yield (f"spec.ingress[{i}].from",
                    f"named port(s) {', '.join(named)} with both selector and ipBlock peers: list the "
                    "ipBlocks in a rule of their own (rules are OR'ed, so it admits the same)")
+
 
 # --- Rules the peer linters have (README: "Compared with kube-score and kube-linter").
 
