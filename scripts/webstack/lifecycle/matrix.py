@@ -39,6 +39,9 @@ from webstack.values import set_name
 TIMEOUT = "300s"  # helm --timeout per release: the node starts many pods on 2 cores at once
 DEFAULT_JOBS = 16
 NAMESPACE_GONE_S = 120.0
+# An autoscaled Deployment renders no replica count, so it starts with one pod and its HPA adds the
+# rest up to minReplicas after helm returned: readiness may still be coming when the test is done.
+SETTLE_S = 90.0
 
 
 @dataclass
@@ -126,13 +129,22 @@ def one(cluster: Cluster, chart: Path, release: str, values_file: Path, overlay_
 
     def assert_ready() -> str:
         want = sorted(m.ref for m in rendered if m.kind in WORKLOADS and not m.is_hook)
-        problems = (release_state.not_ready(life.k, ns) + release_state.services_without_endpoints(life.k, ns)
-                    + workload_problems(life.k, ns, want))
         if not want:
-            problems.append("the render has no Deployment, StatefulSet, DaemonSet or Job: nothing to check")
-        if problems:
-            raise Failed("; ".join(problems))
-        return f"{', '.join(want)} ready through the API; Services backed"
+            raise Failed("the render has no Deployment, StatefulSet, DaemonSet or Job: nothing to check")
+
+        def problems() -> list[str]:
+            return (release_state.not_ready(life.k, ns) + release_state.services_without_endpoints(life.k, ns)
+                    + workload_problems(life.k, ns, want))
+
+        started = time.monotonic()
+        first = now = problems()
+        while now:
+            if time.monotonic() - started > SETTLE_S:
+                raise Failed(f"{'; '.join(now)} (still so {SETTLE_S:.0f}s after the install and test)")
+            time.sleep(1)
+            now = problems()
+        settled = f"; at first {first[0]}, ready {time.monotonic() - started:.0f}s later" if first else ""
+        return f"{', '.join(want)} ready through the API; Services backed{settled}"
 
     def uninstall() -> str:
         try:
